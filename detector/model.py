@@ -1,0 +1,205 @@
+"""The classifier: build it, save it with its card, load it safely.
+
+One Functional Keras model maps a batch of 0..255 RGB face crops to one sigmoid "fake"
+probability.  The ImageNet normalisation lives inside the model, the head is
+``GAP -> Dropout -> Dense(1, name="logit") -> sigmoid``, and the backbone is built flat (no
+nested models) so Grad-CAM tools can reach its last convolution by name.
+
+A saved model is a folder: ``model.keras`` plus ``model.json`` (input size, threshold,
+temperature, Grad-CAM layer, SHA-256 of the weights file, metrics).  Loading checks the hash,
+uses Keras ``safe_mode`` and refuses ``Lambda`` layers, so a model file from the internet cannot
+run code.  Calibration (temperature ``T``) is folded into the ``logit`` layer when saving, so the
+model's output *is* the calibrated probability; ``model.json`` keeps ``T`` for the record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from . import backbone as bb
+from .errors import ModelError
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "model.json"
+
+
+@dataclass
+class ModelConfig:
+    """Everything inference needs besides the weights; saved as ``model.json``."""
+
+    name: str = "fdet-mobilenetv2"
+    version: str = "0.0.0"
+    architecture: str = "mobilenetv2"
+    input_size: int = 160
+    threshold: float = 0.5
+    temperature: float = 1.0
+    cam_layer: str = bb.LAST_CONV_LAYER
+    crop_margin: float = 1.3
+    sha256: str = ""
+    trained_on: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+# ------------------------------------------------------------------ architectures
+
+
+def _head(features, dropout: float, name: str) -> keras.Model:
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(features)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    logit = keras.layers.Dense(1, name="logit")(x)
+    out = keras.layers.Activation("sigmoid", name="p_fake")(logit)
+    return out
+
+
+def build_model(architecture: str = "mobilenetv2", input_size: int = 160, pretrained: bool = True,
+                dropout: float = 0.2, weights_path: str | Path | None = None) -> tuple[keras.Model, str]:
+    """Build an untrained classifier; returns ``(model, cam_layer_name)``.
+
+    ``architecture``: ``mobilenetv2`` (ImageNet weights from the offline package when
+    ``pretrained``), ``small_cnn`` (a 4-block CNN trained from scratch), or
+    ``efficientnetv2b0`` (the seed project's architecture, ``weights=None``; benchmarks only).
+    """
+    inputs = keras.Input((input_size, input_size, 3), name="image")
+    if architecture == "mobilenetv2":
+        x = keras.layers.Normalization(mean=bb.IMAGENET_MEAN, variance=[s * s for s in bb.IMAGENET_STD],
+                                       name="imagenet_norm")(inputs)
+        features = bb.mobilenet_v2_features(x)
+        cam_layer = bb.LAST_CONV_LAYER
+    elif architecture == "small_cnn":
+        x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale")(inputs)
+        for i, filters in enumerate((32, 64, 128, 256)):
+            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{i}_conv1")(x)
+            x = keras.layers.BatchNormalization(name=f"block{i}_bn1")(x)
+            x = keras.layers.ReLU(name=f"block{i}_relu1")(x)
+            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{i}_conv2")(x)
+            x = keras.layers.BatchNormalization(name=f"block{i}_bn2")(x)
+            x = keras.layers.ReLU(name=f"block{i}_relu2")(x)
+            if i < 3:
+                x = keras.layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
+        features = x
+        cam_layer = "block3_relu2"
+    elif architecture == "efficientnetv2b0":
+        base = keras.applications.EfficientNetV2B0(include_top=False, weights=None, input_tensor=inputs)
+        features = base.output
+        cam_layer = "top_activation"
+    else:
+        raise ValueError(f"unknown architecture {architecture!r}")
+    model = keras.Model(inputs, _head(features, dropout, architecture), name=f"fdet_{architecture}")
+    if architecture == "mobilenetv2" and pretrained:
+        bb.load_torch_imagenet_weights(model, weights_path)
+    return model, cam_layer
+
+
+# ------------------------------------------------------------------ saving and loading
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fold_temperature(model: keras.Model, temperature: float) -> None:
+    """Divide the ``logit`` layer by ``temperature`` so the sigmoid output is calibrated."""
+    layer = model.get_layer("logit")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel / temperature, bias / temperature])
+
+
+def _json_safe(obj):
+    """NaN/inf become null so the card stays valid JSON."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def save_bundle(model: keras.Model, config: ModelConfig, out_dir: str | Path) -> Path:
+    """Write ``model.keras`` and ``model.json`` (with the weights' SHA-256) into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # A fresh copy carries no optimizer state: a third of the size, and nothing to resume by accident.
+    clean = keras.Model.from_config(model.get_config())
+    clean.set_weights(model.get_weights())
+    clean.save(out / MODEL_FILE)
+    config.sha256 = sha256_file(out / MODEL_FILE)
+    (out / CONFIG_FILE).write_text(json.dumps(_json_safe(asdict(config)), indent=2, allow_nan=False) + "\n")
+    return out
+
+
+def read_config(model_dir: str | Path) -> ModelConfig:
+    path = Path(model_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise ModelError(f"No model card found at {path}.")
+    try:
+        return ModelConfig.from_dict(json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ModelError(f"The model card {path} is not valid JSON.") from exc
+
+
+def load_bundle(model_dir: str | Path, verify: bool = True) -> tuple[keras.Model, ModelConfig]:
+    """Load a saved model folder; checks the SHA-256 and refuses unsafe layers."""
+    model_dir = Path(model_dir)
+    config = read_config(model_dir)
+    path = model_dir / MODEL_FILE
+    if not path.is_file():
+        raise ModelError(f"No model file found at {path}.")
+    if verify:
+        digest = sha256_file(path)
+        if not config.sha256:
+            raise ModelError(f"The model card {model_dir / CONFIG_FILE} has no sha256; refusing to load.")
+        if digest != config.sha256:
+            raise ModelError(
+                f"The model file {path} does not match its model card (SHA-256 {digest[:12]}... "
+                f"expected {config.sha256[:12]}...): it was modified or truncated."
+            )
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a broken archive
+        raise ModelError(f"The model file {path} could not be loaded: {exc}") from exc
+    check_model(model, config)
+    return model, config
+
+
+def check_model(model: keras.Model, config: ModelConfig) -> None:
+    """The shape contract every front end relies on."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Lambda):
+            raise ModelError(f"The model contains a Lambda layer ({layer.name}); refusing to run it.")
+    shape = tuple(model.input_shape)
+    if shape[1:] != (config.input_size, config.input_size, 3):
+        raise ModelError(f"Model input {shape} does not match its card's input_size {config.input_size}.")
+    if tuple(model.output_shape)[1:] != (1,):
+        raise ModelError(f"Model output {model.output_shape} is not a single probability.")
+    try:
+        model.get_layer(config.cam_layer)
+        model.get_layer("logit")
+    except ValueError as exc:
+        raise ModelError(f"The model lacks a layer named in its card: {exc}") from exc
+
+
+def predict_proba(model: keras.Model, crops: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Probabilities that each crop is fake, shape (N,)."""
+    if len(crops) == 0:
+        return np.zeros((0,), np.float32)
+    return model.predict(np.asarray(crops, np.float32), batch_size=batch_size, verbose=0).reshape(-1)

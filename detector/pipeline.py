@@ -1,0 +1,158 @@
+"""The whole decision, one call: image -> faces -> crops -> one batched model pass -> result.
+
+Every front end (Gradio, Streamlit, the scan CLI, the JSON API) calls :meth:`Detector.analyze`
+and shows the :class:`~detector.results.DetectionResult` it returns; none of them decides
+anything itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from explain.gradcam import METHODS, CamExplainer
+from explain.overlay import BoxLabel, paste_heatmaps, render
+
+from .config import CropConfig, Limits, Settings
+from .faces import FaceBox, crop_square, get_face_finder, square_crop_box
+from .images import ImageInput, LoadedImage, load_image
+from .model import load_bundle
+from .results import DetectionResult, FaceResult
+
+log = logging.getLogger(__name__)
+UNSURE_BAND = 0.15  # |p - threshold| below this is reported as uncertain
+
+
+class Detector:
+    """Loads the model once; ``analyze`` is safe to call from several threads."""
+
+    def __init__(self, model_dir: str | Path | None = None, face_detector: str | None = None,
+                 limits: Limits | None = None, warmup: bool = True):
+        settings = Settings()
+        self.limits = limits or settings.limits
+        t0 = time.perf_counter()
+        self.model_dir = Path(model_dir or settings.model_dir)
+        self.model, self.config = load_bundle(self.model_dir)
+        self.explainer = CamExplainer(self.model, self.config.cam_layer)
+        self.crop_cfg = CropConfig(margin=self.config.crop_margin)
+        self.finder = get_face_finder(face_detector or settings.face_detector, self.crop_cfg)
+        if warmup:
+            self.explainer.warmup((1,))
+            self.finder.detect(np.zeros((64, 64, 3), np.uint8))
+        self.load_seconds = time.perf_counter() - t0
+
+    @property
+    def threshold(self) -> float:
+        return float(self.config.threshold)
+
+    def model_info(self) -> dict:
+        c = self.config
+        return {"name": c.name, "version": c.version, "architecture": c.architecture,
+                "input_size": c.input_size, "threshold": c.threshold, "temperature": round(c.temperature, 4),
+                "face_detector": self.finder.name}
+
+    def label_for(self, p: float) -> str:
+        return "fake" if p >= self.threshold else "real"
+
+    # ---------------------------------------------------------------- steps
+
+    def find_crops(self, rgb: np.ndarray) -> tuple[list[FaceBox | None], list[tuple[int, int, int]], np.ndarray, int]:
+        """Faces (largest first, at most ``max_faces``), their square crops and the crop pixels.
+
+        With no face, one ``None`` entry stands for the centre square of the whole image.
+        """
+        faces: list[FaceBox | None] = list(self.finder.detect(rgb))
+        skipped = max(0, len(faces) - self.limits.max_faces)
+        faces = faces[:self.limits.max_faces] or [None]
+        h, w = rgb.shape[:2]
+        boxes = [square_crop_box(f, w, h, self.crop_cfg.margin) for f in faces]
+        size = self.config.input_size
+        crops = np.stack([crop_square(rgb, b, size) for b in boxes])
+        return faces, boxes, crops, skipped
+
+    def _message(self, faces: list[FaceResult], found: bool, label: str, p: float, skipped: int) -> str:
+        verdict = "likely FAKE" if label == "fake" else "likely REAL"
+        if not found:
+            msg = (f"No face found: the whole image (centre square) was scored instead and looks {verdict} "
+                   f"(P(fake) = {p:.2f}). This detector is made for faces; treat this result with caution.")
+        elif len(faces) == 1:
+            msg = f"1 face found: {verdict} (P(fake) = {p:.2f})."
+        else:
+            n_fake = sum(f.label == "fake" for f in faces)
+            msg = (f"{len(faces)} faces found, {n_fake} flagged as fake. The most suspicious face decides: "
+                   f"{verdict} (P(fake) = {p:.2f}).")
+        if abs(p - self.threshold) < UNSURE_BAND:
+            msg += " The model is unsure: the probability is close to its threshold."
+        if skipped:
+            msg += f" {skipped} more small face(s) were not scored (limit {self.limits.max_faces})."
+        return msg
+
+    # ---------------------------------------------------------------- the call
+
+    def analyze(self, source: ImageInput | LoadedImage, cam_method: str | None = "gradcam++",
+                opacity: float = 0.5, render_overlay: bool = True) -> DetectionResult:
+        """Score every face of ``source``; ``cam_method`` None skips heatmaps (faster).
+
+        Raises :class:`detector.errors.ImageError` for input that is not a usable image.
+        """
+        if cam_method is not None and cam_method not in METHODS:
+            raise ValueError(f"cam_method must be one of {METHODS} or None")
+        times: dict[str, float] = {}
+        t = time.perf_counter()
+        image = source if isinstance(source, LoadedImage) else load_image(source, self.limits)
+        rgb = image.rgb
+        times["decode"] = (time.perf_counter() - t) * 1000
+
+        t = time.perf_counter()
+        faces, boxes, crops, skipped = self.find_crops(rgb)
+        times["faces"] = (time.perf_counter() - t) * 1000
+
+        t = time.perf_counter()
+        cams = None
+        if cam_method is None:
+            probs = self.explainer.predict(crops)
+        else:
+            out = self.explainer.explain(crops, self.threshold)
+            probs, cams = out.p_fake, out.cams[cam_method]
+        times["model"] = (time.perf_counter() - t) * 1000
+
+        found = faces[0] is not None
+        results = []
+        for i, (face, box) in enumerate(zip(faces, boxes)):
+            p = float(probs[i])
+            fbox = face.as_list() if face is not None else [box[0], box[1], box[2], box[2]]
+            results.append(FaceResult(
+                box=fbox, p_fake=p, label=self.label_for(p),
+                detector_score=None if face is None else float(face.score),
+                landmarks={k: [int(a), int(b)] for k, (a, b) in (face.landmarks.items() if face else [])},
+                crop_box=list(box), heatmap=None if cams is None else cams[i]))
+        top = max(results, key=lambda r: r.p_fake)
+        label = top.label
+        notes = list(image.notes)
+        if not found:
+            notes.append("No face was found; the centre of the whole image was scored.")
+
+        overlay = heat = None
+        if render_overlay:
+            t = time.perf_counter()
+            if cams is not None:
+                heat = paste_heatmaps(rgb.shape, boxes, list(cams))
+            labels = [BoxLabel(tuple(r.box), f"{r.label.upper()} {r.p_fake:.0%}", r.label == "fake") for r in results]
+            overlay = render(rgb, heat, labels, opacity)
+            times["overlay"] = (time.perf_counter() - t) * 1000
+        times["total"] = sum(times.values())
+        return DetectionResult(
+            faces=results, label=label, p_fake=top.p_fake, face_found=found,
+            message=self._message(results, found, label, top.p_fake, skipped), notes=notes,
+            image_size=[rgb.shape[1], rgb.shape[0]], model=self.model_info(), cam_method=cam_method,
+            timings_ms=times, faces_skipped=skipped, overlay=overlay, heatmap=heat)
+
+
+@functools.lru_cache(maxsize=4)
+def get_detector(model_dir: str | None = None, face_detector: str | None = None) -> Detector:
+    """One shared :class:`Detector` per (model, face detector) for the apps."""
+    return Detector(model_dir, face_detector)
