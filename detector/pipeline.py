@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -35,6 +36,10 @@ class Detector:
         settings = Settings()
         self.limits = limits or settings.limits
         t0 = time.perf_counter()
+        if model_dir is None and not os.environ.get("FDET_MODEL_DIR"):
+            from .hub import resolve_model_dir  # FDET_HF_REPO, else the bundled model
+
+            model_dir = resolve_model_dir()
         self.model_dir = Path(model_dir or settings.model_dir)
         self.model, self.config = load_bundle(self.model_dir)
         self.explainer = CamExplainer(self.model, self.config.cam_layer)
@@ -42,7 +47,7 @@ class Detector:
         self.finder = get_face_finder(face_detector or settings.face_detector, self.crop_cfg)
         if warmup:
             self.explainer.warmup((1,))
-            self.finder.detect(np.zeros((64, 64, 3), np.uint8))
+            self.finder.warmup()
         self.load_seconds = time.perf_counter() - t0
 
     @property
