@@ -1,0 +1,293 @@
+"""The Gradio app: its public API through gradio_client on a live server, and its small helpers.
+
+One server per module (model load and launch cost seconds); the model is a placeholder that
+gets replaced, so the tests check shapes, ranges, keys and messages, never particular scores.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+import app
+from detector.config import Limits
+from detector.results import DetectionResult, FaceResult
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(detector):
+    demo = app.build_demo(detector)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **app.launch_kwargs())
+    try:
+        yield demo, f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server[1], verbose=False)
+
+
+def _save(tmp_path: Path, name: str, rgb: np.ndarray) -> str:
+    p = tmp_path / name
+    Image.fromarray(rgb).save(p, quality=95)
+    return str(p)
+
+
+def _detect(client, path: str, cam: str | None = None) -> dict:
+    from gradio_client import handle_file
+
+    if cam is None:
+        return client.predict(handle_file(path), api_name="/detect")
+    return client.predict(image=handle_file(path), cam_method=cam, api_name="/detect")
+
+
+def _assert_faces_valid(res: dict, width: int, height: int) -> None:
+    assert res["error"] is None
+    assert res["image_size"] == [width, height]
+    assert 0.0 <= res["p_fake"] <= 1.0 and res["label"] in {"real", "fake"}
+    for face in res["faces"]:
+        x, y, w, h = face["box"]
+        assert 0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= width and y + h <= height
+        assert 0.0 <= face["p_fake"] <= 1.0
+        assert face["label"] in {"real", "fake"}
+    assert res["p_fake"] == max(f["p_fake"] for f in res["faces"])  # the most suspicious face decides
+
+
+# --------------------------------------------------------------------- /detect on a live server
+
+
+def test_api_lists_only_the_detect_endpoints(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert set(endpoints) == {"/detect", "/detect_video"}
+
+
+@pytest.mark.parametrize("photo", ["astronaut", "hopper"])
+def test_detect_finds_a_face_inside_the_photo(client, tmp_path, photo, request):
+    rgb = request.getfixturevalue(photo)
+    res = _detect(client, _save(tmp_path, f"{photo}.jpg", rgb))
+    assert res["face_found"] is True and len(res["faces"]) >= 1
+    _assert_faces_valid(res, rgb.shape[1], rgb.shape[0])
+    assert res["message"].startswith(f"{len(res['faces'])} face")
+    heat = np.asarray(res["faces"][0]["heatmap"])  # default method is Grad-CAM++
+    assert heat.ndim == 2 and heat.min() >= 0.0 and heat.max() <= 1.0
+    assert res["cam_method"] == "gradcam++"
+
+
+def test_detect_with_heatmaps_off_returns_no_heatmap(client, tmp_path, astronaut):
+    res = _detect(client, _save(tmp_path, "a.png", astronaut), cam="off")
+    assert res["error"] is None and res["cam_method"] is None
+    assert all(f["heatmap"] is None for f in res["faces"])
+
+
+def test_detect_on_a_photo_without_face_says_so(client, tmp_path, no_face):
+    res = _detect(client, _save(tmp_path, "coffee.jpg", no_face))
+    assert res["error"] is None
+    assert res["face_found"] is False
+    assert "no face" in res["message"].lower()
+    assert 0.0 <= res["p_fake"] <= 1.0
+
+
+def test_text_file_named_jpg_is_refused_with_json_and_server_keeps_serving(client, tmp_path, astronaut):
+    bad = tmp_path / "holiday.jpg"
+    bad.write_text("these are my holiday notes, not a photo\n")
+    res = _detect(client, str(bad))
+    assert isinstance(res["error"], str) and "text file" in res["error"]
+    assert res["message"] == res["error"] and "Traceback" not in res["error"]
+    assert res["faces"] == [] and res["p_fake"] is None
+    good = _detect(client, _save(tmp_path, "after.jpg", astronaut))
+    assert good["error"] is None and good["face_found"] is True
+
+
+def test_unknown_cam_method_is_refused_with_json(client, tmp_path, astronaut):
+    res = _detect(client, _save(tmp_path, "a.jpg", astronaut), cam="saliency")
+    assert "gradcam" in res["error"]
+
+
+# --------------------------------------------------------------------- /detect_video
+
+
+def _write_video(path: Path, frames: list[np.ndarray], fps: float = 8.0) -> None:
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    assert writer.isOpened()
+    for rgb in frames:
+        writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    writer.release()
+
+
+def test_detect_video_scores_sampled_frames(client, tmp_path, astronaut):
+    from gradio_client import handle_file
+
+    base = cv2.resize(astronaut, (384, 384))
+    frames = [np.roll(base, 4 * i, axis=1) for i in range(8)]  # a slow pan
+    video = tmp_path / "clip.mp4"
+    _write_video(video, frames)
+    res = client.predict(video=handle_file(str(video)), max_frames=4, top_k=2, api_name="/detect_video")
+    assert res["error"] is None
+    assert res["n_frames_total"] == 8 and res["top_k"] == 2
+    assert 1 <= len(res["frames"]) <= 4
+    assert [f["index"] for f in res["frames"]] == sorted(f["index"] for f in res["frames"])
+    scored = [f["p_fake"] for f in res["frames"] if f["p_fake"] is not None]
+    assert scored, "the astronaut's face should be found in some frame"
+    assert all(0.0 <= p <= 1.0 for p in scored)
+    assert 0.0 <= res["p_fake"] <= 1.0 and res["label"] in {"real", "fake"}
+    assert res["p_fake"] <= max(scored) + 1e-6  # a mean of the top-k frames
+    assert res["file_name"] == "clip.mp4" and "path" not in res  # no server temp path leaks to clients
+
+
+def test_detect_video_refuses_a_non_video_with_json(client, tmp_path):
+    from gradio_client import handle_file
+
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    res = client.predict(handle_file(str(bad)), 4, 2, api_name="/detect_video")
+    assert isinstance(res["error"], str) and res["error"]
+
+
+# --------------------------------------------------------------------- privacy and ops settings
+
+
+def test_app_is_configured_for_privacy_and_bounded_load(server):
+    import os
+
+    demo, _ = server
+    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
+    assert demo.analytics_enabled is False
+    assert demo.delete_cache == (app.CACHE_SECONDS, app.CACHE_SECONDS)
+    assert demo._queue.default_concurrency_limit == app.CONCURRENCY
+    assert demo._queue.max_size == app.QUEUE_SIZE
+    assert app.launch_kwargs(Limits())["max_file_size"] == Limits().max_upload_bytes
+    # Every event that runs the model shares one concurrency group, so the limit holds for all together.
+    model_fns = [f for f in demo.fns.values() if str(f.api_name).startswith(("detect", "video", "lambda"))]
+    assert len(model_fns) >= 7
+    assert {(f.concurrency_id, f.concurrency_limit) for f in model_fns} == {("model", app.CONCURRENCY)}
+    # No flagging anywhere: no flag component, event or endpoint.
+    assert not any("flag" in c["type"].lower() for c in demo.config["components"])
+    assert not any("flag" in str(d.get("api_name") or "").lower() for d in demo.config["dependencies"])
+
+
+def test_cli_flags_default_to_loopback_and_read_the_environment(monkeypatch):
+    for var in ("GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT", "FDET_SHARE", "FDET_GAME_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    args = app.parse_args([])
+    assert (args.host, args.port, args.share, args.game_dir) == ("127.0.0.1", 7860, False, None)
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "9123")
+    monkeypatch.setenv("FDET_SHARE", "1")
+    monkeypatch.setenv("FDET_GAME_DIR", "/data/game")
+    args = app.parse_args(["--host", "0.0.0.0"])
+    assert (args.host, args.port, args.share, args.game_dir) == ("0.0.0.0", 9123, True, "/data/game")
+
+
+# --------------------------------------------------------------------- UI adapters
+
+
+def _result(p: float, label: str, found: bool = True) -> DetectionResult:
+    face = FaceResult(box=[10, 20, 30, 40], p_fake=p, label=label)
+    return DetectionResult(faces=[face], label=label, p_fake=p, face_found=found, message="m", notes=[],
+                           image_size=[100, 100], model={}, cam_method=None, timings_ms={})
+
+
+def test_verdict_heading_follows_the_threshold_not_the_larger_probability():
+    # P(fake) = 0.52 but below a 0.53 threshold: the verdict is real although P(fake) > P(real).
+    value = app.verdict_label(_result(0.52, "real"))
+    assert value.label == "likely REAL"
+    conf = {c.label: c.confidence for c in value.confidences}
+    assert conf == {"P(fake)": 0.52, "P(real)": 0.48}
+    assert app.verdict_label(_result(0.9, "fake")).label == "likely FAKE"
+
+
+def test_face_table_has_one_row_per_face_and_marks_the_no_face_case():
+    assert app.face_rows(_result(0.25, "real")) == [["1", "10, 20, 30, 40", 0.25, "real"]]
+    assert app.face_rows(_result(0.25, "real", found=False))[0][0] == "whole image (no face)"
+
+
+@pytest.mark.parametrize("choice, method", [("Grad-CAM++", "gradcam++"), ("gradcam++", "gradcam++"),
+                                            ("Grad-CAM", "gradcam"), ("off", None), (None, None), ("", None)])
+def test_cam_choice_maps_to_the_detector_method(choice, method):
+    assert app.cam_method_from(choice) == method
+
+
+def test_about_tab_prefers_the_model_card_and_falls_back_to_model_json(tmp_path):
+    info = {"name": "m", "version": "9.9", "architecture": "mobilenetv2", "input_size": 160,
+            "threshold": 0.5, "temperature": 1.0, "face_detector": "mtcnn"}
+    fake_det = SimpleNamespace(model_dir=tmp_path, model_info=lambda: info)
+    (tmp_path / "model.json").write_text('{"trained_on": "some faces", "metrics": {"val": {"overall": {"auc": 0.91}}}}')
+    text = app.about_markdown(fake_det)
+    assert "9.9" in text and "some faces" in text and "0.91" in text
+    assert f"every {app.CACHE_SECONDS // 60} minutes" in text and "analytics" in text
+    (tmp_path / "MODEL_CARD.md").write_text("# Model card\nTrained with care.")
+    assert "Trained with care." in app.about_markdown(fake_det)
+
+
+# --------------------------------------------------------------------- game logic
+
+
+def _png(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(path)
+
+
+def test_game_folder_lists_real_and_fake_images_at_any_depth(tmp_path):
+    _png(tmp_path / "real" / "a.png")
+    _png(tmp_path / "set1" / "fake" / "deep" / "b.png")
+    _png(tmp_path / "elsewhere" / "c.png")  # under neither real/ nor fake/
+    (tmp_path / "real" / "notes.txt").write_text("x")
+    items = app.list_game_items(tmp_path)
+    assert sorted((Path(i.path).name, i.truth) for i in items) == [("a.png", "real"), ("b.png", "fake")]
+    assert app.list_game_items(tmp_path / "missing") == [] and app.list_game_items(None) == []
+
+
+def test_game_score_counts_player_and_model_separately():
+    s = app.new_game(3, seed=1)
+    assert app.score_text(s) == "You 0/0 — Model 0/0"
+    s = app.record_guess(s, guess="fake", truth="fake", model_label="real")
+    s = app.next_image(s)
+    s = app.record_guess(s, guess="fake", truth="real", model_label="real")
+    assert app.score_text(s) == "You 1/2 — Model 1/2"
+
+
+def test_game_second_click_on_the_same_image_is_not_counted():
+    s = app.record_guess(app.new_game(2, seed=0), "real", "real", "real")
+    assert app.record_guess(s, "fake", "real", "real") == s
+    assert app.next_image(s).answered is False
+
+
+def test_game_visits_every_image_once_per_cycle():
+    s = app.new_game(5, seed=3)
+    seen = []
+    for _ in range(5):
+        seen.append(s.current)
+        s = app.next_image(s)
+    assert sorted(seen) == [0, 1, 2, 3, 4] and s.current == seen[0]
+    with pytest.raises(ValueError):
+        app.new_game(0)
+
+
+def test_demo_game_set_is_made_at_run_time_with_blended_fakes(detector, tmp_path):
+    items = app.list_game_items(app.make_demo_game_set(detector, tmp_path))
+    truths = [i.truth for i in items]
+    assert truths.count("real") >= 2 and truths.count("fake") >= 2
+    real = np.asarray(Image.open(tmp_path / "real" / "astronaut.png"), np.int16)
+    fake = np.asarray(Image.open(tmp_path / "fake" / "astronaut_blend1.png"), np.int16)
+    assert real.shape == fake.shape
+    diff = np.abs(real - fake).sum(axis=2)
+    assert diff.mean() > 0.5  # the face was altered ...
+    assert (diff == 0).mean() > 0.2  # ... and the background around it was not

@@ -1,0 +1,83 @@
+"""One real browser (Debian's Chromium via Playwright) against the live Gradio app.
+
+Uploads the astronaut photo through the page's file input, waits for the verdict and the
+heatmap overlay, saves docs/screenshot.png (shown in the README), then plays one game round.
+Skipped when /usr/bin/chromium is missing; never runs ``playwright install``.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import app
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian chromium (/usr/bin/chromium) is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def url(detector):
+    demo = app.build_demo(detector)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **app.launch_kwargs())
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(url):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", "--disable-sync"])
+        try:
+            pg = browser.new_page(viewport={"width": 1280, "height": 900})
+            pg.goto(url, wait_until="domcontentloaded")
+            yield pg
+        finally:
+            browser.close()
+
+
+def test_upload_in_browser_shows_verdict_and_overlay(page, tmp_path, astronaut):
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(astronaut).save(photo, quality=95)
+
+    page.locator("#photo input[type=file]").set_input_files(str(photo))
+    verdict = page.locator("#verdict")
+    verdict.get_by_text(re.compile(r"likely (REAL|FAKE)")).wait_for(timeout=60_000)
+    overlay = page.locator("#overlay img").first
+    overlay.wait_for(state="visible", timeout=30_000)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=overlay.element_handle())
+
+    assert verdict.is_visible() and overlay.is_visible()
+    assert "P(fake)" in verdict.inner_text() and "P(real)" in verdict.inner_text()
+    assert re.search(r"face", page.locator("#message").inner_text())
+    assert overlay.evaluate("img => img.naturalWidth") == astronaut.shape[1]
+
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_game_round_in_browser_updates_the_score(page):
+    page.get_by_role("tab", name="Can you beat the model?").click()
+    page.locator("#game img").first.wait_for(state="visible", timeout=30_000)
+    page.get_by_role("button", name="Real", exact=True).click()
+    page.locator("#score").get_by_text(re.compile(r"You [01]/1 — Model [01]/1")).wait_for(timeout=60_000)
