@@ -8,6 +8,7 @@ itself, then the conversions (EXIF orientation, CMYK, 16-bit, alpha, palette, gr
 
 from __future__ import annotations
 
+import codecs
 import io
 import warnings
 from dataclasses import dataclass, field
@@ -28,7 +29,9 @@ from .errors import (
 )
 
 # Formats we decode. Anything else (EPS runs Ghostscript, for one) is refused by the header check.
-ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "MPO")
+# No "MPO": camera multi-picture JPEGs open through the JPEG plugin (their format reads "MPO"),
+# and naming it here makes Pillow raise KeyError for every non-image instead of refusing it.
+ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP")
 
 ImageInput = Union[bytes, bytearray, memoryview, str, Path, Image.Image, np.ndarray, BinaryIO]
 
@@ -47,11 +50,28 @@ class LoadedImage:
         return self.rgb.shape[1], self.rgb.shape[0]
 
 
-def _sniff(head: bytes) -> str:
+# Signatures of the formats we read: a file that starts like one but cannot be opened is damaged,
+# not "something else", and deserves the corrupt-file message.
+IMAGE_MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF87a": "GIF", b"GIF89a": "GIF",
+               b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+
+
+def _image_magic(head: bytes) -> str | None:
+    """The allowed format ``head`` claims to be, from its first bytes (None: none of ours)."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[:2] == b"BM" and head[6:10] == b"\x00\x00\x00\x00":  # "BM" alone starts too many texts
+        return "BMP"
+    return next((fmt for magic, fmt in IMAGE_MAGIC.items() if head.startswith(magic)), None)
+
+
+def _sniff(head: bytes) -> str | None:
     """A name for common non-image payloads, so the message can say what was uploaded."""
     h = head.lstrip()[:512].lower()
     if head.startswith(b"%PDF"):
         return "a PDF document"
+    if head.startswith(b"%!PS"):
+        return "a PostScript/EPS document"
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return "a ZIP archive"
     if b"<svg" in h or (h.startswith(b"<?xml") and b"svg" in head[:2048].lower()):
@@ -62,11 +82,14 @@ def _sniff(head: bytes) -> str:
         return "a compressed archive"
     if head[:12].find(b"ftyp") == 4:
         return "a video or HEIC file"
+    if b"\x00" in head:
+        return None
     try:
-        head.decode("utf-8")
+        # Incremental: a multi-byte character cut at the end of ``head`` is not a decoding error.
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
         return "a text file"
     except UnicodeDecodeError:
-        return "not a supported image"
+        return None
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -146,9 +169,12 @@ def _open_bytes(data: bytes, limits: Limits) -> LoadedImage:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLargeError("The image declares too many pixels to decode safely.") from exc
     except UnidentifiedImageError as exc:
-        raise UnsupportedFormatError(
-            f"This file is {_sniff(data[:4096])}, not an image. Please upload a JPEG, PNG, WebP, GIF, BMP or TIFF photo."
-        ) from exc
+        claimed = _image_magic(data[:16])
+        if claimed:
+            raise CorruptImageError(f"The file starts like a {claimed} image but its header is damaged.") from exc
+        what = _sniff(data[:4096])
+        lead = f"This file is {what}, not an image." if what else "This file is not in an image format we read."
+        raise UnsupportedFormatError(f"{lead} Please upload a JPEG, PNG, WebP, GIF, BMP or TIFF photo.") from exc
     except Exception as exc:  # noqa: BLE001 - any header parsing failure is a corrupt file
         raise CorruptImageError(f"The image header could not be read ({type(exc).__name__}).") from exc
     width, height = img.size
@@ -191,7 +217,12 @@ def load_image(source: ImageInput, limits: Limits | None = None) -> LoadedImage:
         if w * h > limits.max_pixels:
             raise ImageTooLargeError(f"The image is {w}x{h} pixels; the limit is {limits.max_pixels / 1e6:.0f} MP.")
         notes: list[str] = []
-        loaded = LoadedImage(_pil_to_rgb(ImageOps.exif_transpose(source), notes), source.format, notes)
+        try:  # a lazily opened PIL image decodes only now, and may be truncated
+            loaded = LoadedImage(_pil_to_rgb(ImageOps.exif_transpose(source), notes), source.format, notes)
+        except ImageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - same policy as for bytes
+            raise CorruptImageError("The image is damaged or truncated and could not be decoded.") from exc
     elif isinstance(source, np.ndarray):
         if source.size == 0:
             raise EmptyInputError("The image array is empty.")

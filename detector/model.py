@@ -152,8 +152,11 @@ def read_config(model_dir: str | Path) -> ModelConfig:
     if not path.is_file():
         raise ModelError(f"No model card found at {path}.")
     try:
-        return ModelConfig.from_dict(json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError) as exc:
+        card = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(card, dict):
+            raise TypeError("not a JSON object")
+        return ModelConfig.from_dict(card)
+    except (ValueError, TypeError) as exc:  # ValueError covers bad JSON and bad UTF-8
         raise ModelError(f"The model card {path} is not valid JSON.") from exc
 
 
@@ -181,9 +184,16 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> tuple[keras.Model
     return model, config
 
 
+def _all_layers(model: keras.Layer):
+    """Every layer, including those inside nested models (``model.layers`` lists only the top)."""
+    for layer in getattr(model, "layers", []):
+        yield layer
+        yield from _all_layers(layer)
+
+
 def check_model(model: keras.Model, config: ModelConfig) -> None:
     """The shape contract every front end relies on."""
-    for layer in model.layers:
+    for layer in _all_layers(model):
         if isinstance(layer, keras.layers.Lambda):
             raise ModelError(f"The model contains a Lambda layer ({layer.name}); refusing to run it.")
     shape = tuple(model.input_shape)
