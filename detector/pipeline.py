@@ -117,17 +117,31 @@ class Detector:
         times["faces"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
-        cams = None
-        if cam_method is None:
-            probs = self.explainer.predict(crops)
-        else:
-            out = self.explainer.explain(crops, self.threshold)
-            probs, cams = out.p_fake, out.cams[cam_method]
+        probs, cams = self.score(crops, cam_method)
         times["model"] = (time.perf_counter() - t) * 1000
+        return self.assemble(image, faces, boxes, skipped, probs, cams, cam_method, opacity, render_overlay, times)
 
+    def score(self, crops: np.ndarray, cam_method: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """P(fake) per crop, plus the ``cam_method`` CAMs unless it is None.
+
+        The crops may come from many images: the batch scan (``detector.scan``) stacks the
+        crops of several photos into one call here, which is where its speed comes from.
+        """
+        if cam_method is None:
+            return self.explainer.predict(crops), None
+        out = self.explainer.explain(crops, self.threshold)
+        return out.p_fake, out.cams[cam_method]
+
+    def assemble(self, image: LoadedImage, faces: list[FaceBox | None], boxes: list[tuple[int, int, int]],
+                 skipped: int, probs: np.ndarray, cams: np.ndarray | None, cam_method: str | None,
+                 opacity: float = 0.5, render_overlay: bool = True,
+                 times: dict[str, float] | None = None) -> DetectionResult:
+        """One image's :class:`DetectionResult` from its faces (``find_crops``) and scores (``score``)."""
+        times = dict(times or {})
+        rgb = image.rgb
         found = faces[0] is not None
         results = []
-        for i, (face, box) in enumerate(zip(faces, boxes)):
+        for i, (face, box) in enumerate(zip(faces, boxes, strict=True)):
             p = float(probs[i])
             fbox = face.as_list() if face is not None else [box[0], box[1], box[2], box[2]]
             results.append(FaceResult(
@@ -149,7 +163,7 @@ class Detector:
             labels = [BoxLabel(tuple(r.box), f"{r.label.upper()} {r.p_fake:.0%}", r.label == "fake") for r in results]
             overlay = render(rgb, heat, labels, opacity)
             times["overlay"] = (time.perf_counter() - t) * 1000
-        times["total"] = sum(times.values())
+        times["total"] = sum(v for k, v in times.items() if k != "total")
         return DetectionResult(
             faces=results, label=label, p_fake=top.p_fake, face_found=found,
             message=self._message(results, found, label, top.p_fake, skipped), notes=notes,

@@ -1,0 +1,50 @@
+"""``python -m detector <command> ...``: one entry point for the user tasks.
+
+Each command lives in its own module with its own ``main(argv)`` and ``--help``; this file only
+dispatches, so a command that is not installed (or not written yet) simply is not listed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
+
+# command -> (module, one-line description)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "scan": ("detector.scan", "score images and videos in files/folders; JSON lines, CSV or an HTML report"),
+    "evaluate": ("detector.evaluate", "measure a model on a labelled dataset (AUC, calibration, per source)"),
+    "train": ("detector.train", "train a model on a labelled dataset"),
+}
+
+
+def available() -> dict[str, tuple[str, str]]:
+    return {name: spec for name, spec in COMMANDS.items() if importlib.util.find_spec(spec[0]) is not None}
+
+
+def build_parser(commands: dict[str, tuple[str, str]]) -> argparse.ArgumentParser:
+    listing = "\n".join(f"  {name:<10} {desc}" for name, (_, desc) in commands.items())
+    p = argparse.ArgumentParser(
+        prog="python -m detector", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Deepfake face detector: command-line tasks.",
+        epilog=f"commands:\n{listing}\n\n'python -m detector COMMAND --help' explains each command's options.")
+    p.add_argument("command", choices=list(commands), metavar="COMMAND", help="one of: " + ", ".join(commands))
+    p.add_argument("args", nargs=argparse.REMAINDER, help="options of the command")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    commands = available()
+    a = build_parser(commands).parse_args(argv)
+    module = importlib.import_module(commands[a.command][0])
+    status = module.main(a.args)
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The Streamlit page, driven headless through ``streamlit.testing.v1.AppTest`` (no browser, no server)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = str(PROJECT_ROOT / "streamlit_app.py")
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def page(detector):
+    """One rendered page; ``detector`` is loaded first so the page's cached detector is the shared one."""
+    at = AppTest.from_file(SCRIPT, default_timeout=60)
+    at.run()
+    return at
+
+
+def test_page_renders_upload_controls_and_about_without_errors(page):
+    assert not page.exception
+    assert not page.error
+    assert len(page.file_uploader) == 1
+    assert [o for o in page.radio[0].options] == ["Grad-CAM++", "Grad-CAM", "off"]
+    assert page.slider[0].value == 0.5
+    about = " ".join(m.value for m in page.sidebar.markdown)
+    assert "not stored" in about and "Limits" in about
+    assert "Upload a photo" in page.info[0].value
+
+
+def test_uploaded_photo_shows_message_face_table_overlay_and_json(page, astronaut):
+    page.file_uploader[0].upload("astronaut.jpg", _jpeg(astronaut), "image/jpeg")
+    page.run()
+    assert not page.exception and not page.error
+    messages = [e.value for e in list(page.success) + list(page.warning)]
+    assert len(messages) == 1 and "P(fake) =" in messages[0]
+    table = page.dataframe[0].value
+    assert len(table) >= 1 and list(table.columns)[:3] == ["face", "verdict", "P(fake)"]
+    assert table["P(fake)"].between(0, 1).all()
+    assert set(table["verdict"]) <= {"fake", "real"}
+    assert len(page.image) == 1
+    result = json.loads(page.json[0].value)
+    assert result["error"] is None and result["label"] in ("fake", "real")
+    assert result["cam_method"] == "gradcam++" and result["faces"][0]["heatmap"] is not None
+    assert abs(result["p_fake"] - float(page.metric[0].value)) < 0.006
+
+
+def test_heatmap_off_and_opacity_change_rerender_without_new_errors(page):
+    # Continues from the upload above: the result is reused, only the picture changes.
+    before = page.image[0].value
+    page.slider[0].set_value(0.0).run()
+    assert not page.exception and not page.error and len(page.image) == 1
+    assert page.image[0].value != before  # a different picture (no heatmap blended in)
+    page.radio[0].set_value("off").run()
+    assert not page.exception and not page.error
+    result = json.loads(page.json[0].value)
+    assert result["cam_method"] is None and "heatmap" not in result["faces"][0]
+    assert "heatmap off" in page.image[0].captions[0]
+
+
+def test_bad_upload_shows_error_message_not_exception(detector):
+    at = AppTest.from_file(SCRIPT, default_timeout=60)
+    at.run()
+    at.file_uploader[0].upload("notes.jpg", b"just some text, not a photo\n", "image/jpeg").run()
+    assert not at.exception
+    assert len(at.error) == 1
+    text = at.error[0].value
+    assert "text file" in text and "Traceback" not in text
+    assert not at.image and not at.dataframe
