@@ -13,8 +13,9 @@ and that API.  Tabs: Detect (image), Video, the "Can you beat the model?" game, 
 Two named API endpoints are public for ``gradio_client`` (the UI's own events are private)::
 
     from gradio_client import Client, handle_file
-    Client("http://127.0.0.1:7860").predict(handle_file("photo.jpg"), "gradcam++", api_name="/detect")
-    Client("http://127.0.0.1:7860").predict(handle_file("clip.mp4"), 16, 3, api_name="/detect_video")
+    Client("http://127.0.0.1:7860").predict(image=handle_file("photo.jpg"), cam_method="gradcam++", api_name="/detect")
+    Client("http://127.0.0.1:7860").predict(video=handle_file("clip.mp4"), max_frames=16, top_k=3,
+                                            api_name="/detect_video")
 
 Both always answer with JSON; a refused input gives the same keys with ``error`` set.
 """
@@ -71,37 +72,47 @@ FACE_TABLE_HEADERS = ["face #", "box (x, y, w, h)", "P(fake)", "label"]
 GAME_DIR_ENV = "FDET_GAME_DIR"
 
 
-class ImageInputBox(gr.Image):
+# Two Gradio components get one method replaced on the instance.  (A subclass would do, but
+# Gradio's component metaclass writes a .pyi stub next to any module that subclasses a component,
+# i.e. into the repository.)
+
+
+def image_input(**kwargs) -> gr.Image:
     """``gr.Image`` that hands *any* upload to our loader instead of failing inside Gradio.
 
     Gradio's own preprocessing opens the file with PIL first; a text file renamed ``.jpg`` would
     then end in a generic "Error" toast.  Passing the raw path on lets
     :func:`detector.images.load_image` refuse it with its human message (and handle EXIF
-    orientation, CMYK, 16-bit, size limits...).  ``is_template`` keeps the standard image widget.
+    orientation, CMYK, 16-bit and the size limits itself).
     """
+    component = gr.Image(type="filepath", **kwargs)
+    strict = component.preprocess
 
-    is_template = True
-
-    def preprocess(self, payload):  # type: ignore[override]
+    def preprocess(payload):
         try:
-            return super().preprocess(payload)
+            return strict(payload)
         except Exception:  # noqa: BLE001 - any decode failure: let load_image explain it
             return getattr(payload, "path", None)
 
+    component.preprocess = preprocess
+    return component
 
-class VerdictLabel(gr.Label):
+
+def verdict_label(**kwargs) -> gr.Label:
     """``gr.Label`` whose heading is the model's verdict at its own threshold.
 
     A plain dict of confidences would head the label with the larger probability, which differs
-    from the verdict when P(fake) lies between 0.5 and the calibrated threshold.
+    from the verdict when P(fake) lies between 0.5 and the calibrated threshold; this one also
+    accepts a ready :class:`LabelData` (see :func:`verdict_value`).
     """
+    component = gr.Label(**kwargs)
+    default = component.postprocess
 
-    is_template = True
+    def postprocess(value):
+        return value if isinstance(value, LabelData) else default(value)
 
-    def postprocess(self, value):  # type: ignore[override]
-        if isinstance(value, LabelData):
-            return value
-        return super().postprocess(value)
+    component.postprocess = postprocess
+    return component
 
 
 # --------------------------------------------------------------------- adapters (types only)
@@ -119,7 +130,7 @@ def cam_method_from(choice: str | None) -> str | None:
     raise DetectorError(f"Unknown heatmap method {choice!r}: use gradcam++, gradcam or off.")
 
 
-def verdict_label(res: DetectionResult) -> LabelData:
+def verdict_value(res: DetectionResult) -> LabelData:
     """The Label value: heading = verdict, bars = P(fake) and P(real)."""
     p = float(res.p_fake)
     heading = "likely FAKE" if res.label == "fake" else "likely REAL"
@@ -376,7 +387,7 @@ def build_demo(detector=None, game_dir: str | Path | None = None, warmup: bool =
             msg = "Something went wrong while analysing this image. Please try another file."
             gr.Warning(msg)
             return None, None, [], f"**{msg}**", error_dict(msg)
-        return verdict_label(res), res.overlay, face_rows(res), result_markdown(res), res.to_dict(False)
+        return verdict_value(res), res.overlay, face_rows(res), result_markdown(res), res.to_dict(False)
 
     def detect_api(image: str | None, cam_method: str | None = "gradcam++") -> dict:
         """Analyse one image; returns the JSON result (``error`` set when the input is refused)."""
@@ -500,13 +511,12 @@ def build_demo(detector=None, game_dir: str | Path | None = None, warmup: bool =
         with gr.Tab("Detect"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    image_in = ImageInputBox(sources=["upload", "clipboard", "webcam"], type="filepath",
-                                             label="Photo", elem_id="photo")
+                    image_in = image_input(sources=["upload", "clipboard", "webcam"], label="Photo", elem_id="photo")
                     cam = gr.Radio(CAM_CHOICES, value="gradcam++", label="Heatmap method")
                     opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Heatmap opacity")
                     run_btn = gr.Button("Detect", variant="primary")
                 with gr.Column(scale=1):
-                    verdict = VerdictLabel(label="Verdict", num_top_classes=2, elem_id="verdict")
+                    verdict = verdict_label(label="Verdict", num_top_classes=2, elem_id="verdict")
                     overlay = gr.Image(label="Heatmap and faces", type="numpy", interactive=False,
                                        elem_id="overlay")
                     message = gr.Markdown(elem_id="message")
@@ -568,7 +578,7 @@ def build_demo(detector=None, game_dir: str | Path | None = None, warmup: bool =
 
         # ---- the public API: hidden components, so clients get plain JSON back ----
         with gr.Row(visible=False):
-            api_image = ImageInputBox(type="filepath", label="image")
+            api_image = image_input(label="image")
             api_cam = gr.Textbox(value="gradcam++", label="cam_method (gradcam++, gradcam or off)")
             api_video = gr.Video(label="video")
             api_frames = gr.Number(value=16, precision=0, label="max_frames")

@@ -207,11 +207,11 @@ def _result(p: float, label: str, found: bool = True) -> DetectionResult:
 
 def test_verdict_heading_follows_the_threshold_not_the_larger_probability():
     # P(fake) = 0.52 but below a 0.53 threshold: the verdict is real although P(fake) > P(real).
-    value = app.verdict_label(_result(0.52, "real"))
+    value = app.verdict_value(_result(0.52, "real"))
     assert value.label == "likely REAL"
     conf = {c.label: c.confidence for c in value.confidences}
     assert conf == {"P(fake)": 0.52, "P(real)": 0.48}
-    assert app.verdict_label(_result(0.9, "fake")).label == "likely FAKE"
+    assert app.verdict_value(_result(0.9, "fake")).label == "likely FAKE"
 
 
 def test_face_table_has_one_row_per_face_and_marks_the_no_face_case():
