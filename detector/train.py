@@ -54,6 +54,7 @@ class TrainConfig:
     exclude_source: list[str] = field(default_factory=list)
     seed: int = 1234
     version: str = "1.0.0"
+    finalize_only: bool = False  # skip training: calibrate and save <out>/best.weights.h5
 
 
 def seed_everything(seed: int) -> None:
@@ -135,9 +136,50 @@ def plot_history(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def write_history(history: list[dict], out: Path) -> None:
+    with open(out / "history.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(history[0].keys()))
+        w.writeheader()
+        w.writerows(history)
+    plot_history(history, out / "history.png")
+
+
+def fit(model, cfg: TrainConfig, crops, rows, train_idx, val_x, val_y, val_sources, included: set[str],
+        out: Path) -> tuple[float, int]:
+    """The epoch loop: balanced batches, validation per source, best checkpoint, early stopping."""
+    import tensorflow as tf
+
+    gen = BalancedBatches(crops, rows, train_idx, cfg)
+    spec = (tf.TensorSpec((None, cfg.input_size, cfg.input_size, 3), tf.float32), tf.TensorSpec((None, 1), tf.float32))
+    ds = tf.data.Dataset.from_generator(lambda: iter(gen), output_signature=spec).prefetch(4)
+    history: list[dict] = []
+    best, best_epoch, wait = -1.0, -1, 0
+    ckpt = out / "best.weights.h5"
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.time()
+        print(f"epoch {epoch}/{cfg.epochs}", flush=True)
+        hist = model.fit(ds, steps_per_epoch=cfg.steps_per_epoch, epochs=1, verbose=2)
+        z = predict_logits(model, val_x)
+        score, per = mean_source_auc(val_y, z, val_sources, included)
+        row = {"epoch": epoch, "loss": float(hist.history["loss"][-1]), "train_auc": float(hist.history["auc"][-1]),
+               "val_mean_source_auc": score, **{f"val_auc_{s}": v for s, v in per.items()},
+               "seconds": round(time.time() - t0, 1)}
+        history.append(row)
+        print(json.dumps(row), flush=True)
+        write_history(history, out)  # every epoch, so a stopped run keeps its record
+        if best_epoch < 0 or score > best:  # nan (one class in val) still keeps the first epoch
+            best, best_epoch, wait = score, epoch, 0
+            model.save_weights(ckpt)
+        else:
+            wait += 1
+            if wait >= cfg.patience:
+                print(f"early stop: no gain in mean source AUC for {cfg.patience} epochs", flush=True)
+                break
+    return best, best_epoch
+
+
 def train(cfg: TrainConfig) -> Path:
     import keras
-    import tensorflow as tf
 
     from .model import ModelConfig, build_model, fold_temperature, save_bundle
 
@@ -167,38 +209,13 @@ def train(cfg: TrainConfig) -> Path:
     schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, total, warmup_target=None)
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay),
                   loss=keras.losses.BinaryCrossentropy(), metrics=[keras.metrics.AUC(name="auc")])
-    gen = BalancedBatches(crops, rows, train_idx, cfg)
-    spec = (tf.TensorSpec((None, cfg.input_size, cfg.input_size, 3), tf.float32), tf.TensorSpec((None, 1), tf.float32))
-    ds = tf.data.Dataset.from_generator(lambda: iter(gen), output_signature=spec).prefetch(4)
-
-    history: list[dict] = []
-    best, best_epoch, wait = -1.0, -1, 0
     ckpt = out / "best.weights.h5"
-    for epoch in range(1, cfg.epochs + 1):
-        t0 = time.time()
-        print(f"epoch {epoch}/{cfg.epochs}", flush=True)
-        hist = model.fit(ds, steps_per_epoch=cfg.steps_per_epoch, epochs=1, verbose=2)
-        z = predict_logits(model, val_x)
-        score, per = mean_source_auc(labels[val_idx], z, sources[val_idx], included)
-        row = {"epoch": epoch, "loss": float(hist.history["loss"][-1]), "train_auc": float(hist.history["auc"][-1]),
-               "val_mean_source_auc": score, **{f"val_auc_{s}": v for s, v in per.items()},
-               "seconds": round(time.time() - t0, 1)}
-        history.append(row)
-        print(json.dumps(row), flush=True)
-        if best_epoch < 0 or score > best:  # nan (one class in val) still keeps the first epoch
-            best, best_epoch, wait = score, epoch, 0
-            model.save_weights(ckpt)
-        else:
-            wait += 1
-            if wait >= cfg.patience:
-                print(f"early stop: no gain in mean source AUC for {cfg.patience} epochs", flush=True)
-                break
-    with open(out / "history.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(history[0].keys()))
-        w.writeheader()
-        w.writerows(history)
-    plot_history(history, out / "history.png")
-
+    best, best_epoch = float("nan"), -1
+    if not cfg.finalize_only:
+        best, best_epoch = fit(model, cfg, crops, rows, train_idx, val_x, labels[val_idx], sources[val_idx],
+                               included, out)
+    elif not ckpt.is_file():
+        raise SystemExit(f"--finalize-only needs {ckpt}")
     model.load_weights(ckpt)
     z = predict_logits(model, val_x)
     y = labels[val_idx]
@@ -249,6 +266,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--patience", type=int, help=f"early-stopping patience in epochs (default {d.patience})")
     p.add_argument("--exclude-source", action="append", help="leave this source out of training (repeatable)")
     p.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
+    p.add_argument("--finalize-only", action="store_const", const=True,
+                   help="skip training; calibrate and save the checkpoint <out>/best.weights.h5 (after a stopped run)")
     p.add_argument("--version", help=f"model version written to the card (default {d.version})")
     a = p.parse_args(argv)
     values = asdict(d)

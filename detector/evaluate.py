@@ -1,0 +1,194 @@
+"""Evaluate a saved model on any labelled data, per source, clean and degraded.
+
+    python -m detector.evaluate --data ../shared/data/faces --model assets/model --out runs/eval
+
+``--data`` is a manifest CSV (columns path,label[,source,split,group]), a folder holding
+``manifest.csv``, or any folder with ``real/`` and ``fake/`` below it -- so anyone can measure the
+detector on their own pictures.  Faces are found and cropped exactly as the app does
+(``detector.prepare``; crops are cached under ``.cache/prepared``).
+
+Writes to ``--out``:
+* ``metrics.json`` -- AUC, AP, accuracy and balanced accuracy at the model's stored threshold,
+  EER, ECE, confusion matrix; per source and overall; plus the robustness table;
+* ``report.md``    -- the same as tables;
+* ``roc.png`` and ``reliability.png``.
+
+The robustness table re-scores every crop after JPEG re-compression (quality 90/70/50/30),
+down-and-up scaling (0.5x, 0.25x) and Gaussian blur (sigma 1, 2), applied to the face crop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import metrics
+from .augment import PERTURBATIONS
+from .data import read_dataset
+from .model import load_bundle
+from .prepare import load_prepared, prepare
+
+
+def _cache_dir(samples, size: int, detector: str) -> Path:
+    key = hashlib.sha1(("\n".join(s.path for s in samples) + f"|{size}|{detector}").encode()).hexdigest()[:12]
+    return Path(".cache/prepared") / f"eval-{key}"
+
+
+def score_crops(explainer, crops: np.ndarray, batch: int = 128, desc: str = "scoring") -> np.ndarray:
+    out = []
+    for s in tqdm(range(0, len(crops), batch), desc=desc, unit="batch", leave=False):
+        out.append(explainer.predict(np.asarray(crops[s:s + batch])))
+    return np.concatenate(out) if out else np.zeros((0,), np.float32)
+
+
+def robustness(explainer, crops: np.ndarray, y: np.ndarray, sources: np.ndarray, clean: dict,
+               names: list[str]) -> dict:
+    """AUC per perturbation and source, and its drop from the clean AUC."""
+    table = {}
+    for name in names:
+        fn = PERTURBATIONS[name]
+        degraded = np.stack([fn(np.ascontiguousarray(c)) for c in tqdm(crops, desc=name, leave=False)])
+        p = score_crops(explainer, degraded, desc=name)
+        row = {}
+        for src in sorted(set(sources.tolist())) + ["overall"]:
+            m = np.ones(len(y), bool) if src == "overall" else sources == src
+            a = metrics.auc(y[m], p[m])
+            base = clean[src]["auc"]
+            row[src] = {"auc": a, "drop": None if a is None or base is None else base - a}
+        table[name] = row
+    return table
+
+
+def plot_roc(y, p, sources, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for src in sorted(set(sources.tolist())) + ["overall"]:
+        m = np.ones(len(y), bool) if src == "overall" else sources == src
+        if len(np.unique(y[m])) < 2:
+            continue
+        fpr, tpr, _ = roc_curve(y[m], p[m])
+        ax.plot(fpr, tpr, lw=2 if src == "overall" else 1, label=f"{src} (AUC {metrics.auc(y[m], p[m]):.3f})")
+    ax.plot([0, 1], [0, 1], "--", color="gray", lw=1)
+    ax.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fake caught)", title="ROC")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_reliability(y, p, path: Path, bins: int = 10) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rel = metrics.reliability(y, p, bins)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    xs = [r["mean_p"] for r in rel if r["n"]]
+    ys = [r["frac_fake"] for r in rel if r["n"]]
+    ax.plot([0, 1], [0, 1], "--", color="gray", lw=1, label="perfect calibration")
+    ax.plot(xs, ys, marker="o", label=f"model (ECE {metrics.ece(y, p):.3f})")
+    ax.bar([(r["lo"] + r["hi"]) / 2 for r in rel], [r["n"] / max(1, len(y)) for r in rel], width=1 / bins,
+           alpha=0.2, color="gray", label="share of images")
+    ax.set(xlabel="predicted P(fake)", ylabel="observed fraction fake", title="Reliability", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _fmt(v, digits: int = 3) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def markdown_report(result: dict) -> str:
+    lines = [f"# Evaluation of {result['model']['name']} {result['model']['version']}", "",
+             f"Data: `{result['data']}` (split: {result['split']}, {result['n']} images). "
+             f"Threshold {result['model']['threshold']:.3f} (from the model card).", "",
+             "| source | n | AUC | AP | acc | bal. acc | EER | ECE | real flagged (FPR) | fakes caught (TPR) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for src, m in result["metrics"].items():
+        lines.append(f"| {src} | {m['n']} | {_fmt(m['auc'])} | {_fmt(m['ap'])} | {_fmt(m['accuracy'])} | "
+                     f"{_fmt(m['balanced_accuracy'])} | {_fmt(m['eer'])} | {_fmt(m['ece'])} | "
+                     f"{_fmt(m['false_positive_rate'])} | {_fmt(m['tpr_fake'])} |")
+    if result.get("robustness"):
+        srcs = list(result["metrics"].keys())
+        lines += ["", "## Robustness: AUC after degrading the face crop (drop from clean in brackets)", "",
+                  "| perturbation | " + " | ".join(srcs) + " |", "|---|" + "---|" * len(srcs)]
+        for name, row in result["robustness"].items():
+            cells = [f"{_fmt(row[s]['auc'])} ({_fmt(row[s]['drop'])})" for s in srcs]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Confusion matrices (overall): " + json.dumps(result["metrics"]["overall"]["confusion"]), ""]
+    return "\n".join(lines)
+
+
+def evaluate(data: str, model_dir: str, out: str, split: str = "val", perturbations: list[str] | None = None,
+             limit: int = 0, face_detector: str = "auto") -> dict:
+    from explain.gradcam import CamExplainer
+
+    samples = read_dataset(data)
+    if split != "all":
+        chosen = [s for s in samples if s.split == split]
+        samples = chosen or samples  # a folder without splits is evaluated whole
+    if limit:
+        samples = samples[:limit]
+    model, cfg = load_bundle(model_dir)
+    cache = _cache_dir(samples, cfg.input_size, face_detector)
+    if not (cache / "index.csv").is_file():
+        prepare(samples, cache, cfg.input_size, face_detector)
+    crops, rows = load_prepared(cache)
+    y = np.array([r["label"] for r in rows])
+    sources = np.array([r["source"] for r in rows])
+    explainer = CamExplainer(model, cfg.cam_layer)
+    p = score_crops(explainer, crops)
+    per = metrics.per_source(y, p, list(sources), cfg.threshold)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = {"data": str(data), "split": split, "n": int(len(y)),
+              "faces_found": int(sum(r["face_found"] for r in rows)),
+              "model": {"name": cfg.name, "version": cfg.version, "threshold": cfg.threshold,
+                        "temperature": cfg.temperature, "sha256": cfg.sha256},
+              "metrics": per}
+    names = list(PERTURBATIONS) if perturbations is None else perturbations
+    if names:
+        result["robustness"] = robustness(explainer, crops, y, sources, per, names)
+    (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))
+    (out_dir / "report.md").write_text(markdown_report(result))
+    plot_roc(y, p, sources, out_dir / "roc.png")
+    plot_reliability(y, p, out_dir / "reliability.png")
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m detector.evaluate", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="manifest CSV, folder with manifest.csv, or folder with real/ and fake/")
+    ap.add_argument("--model", default="assets/model", help="model folder (model.keras + model.json); default assets/model")
+    ap.add_argument("--out", required=True, help="output folder for metrics.json, report.md and the plots")
+    ap.add_argument("--split", default="val", help="rows whose split is this (train/val/test), or 'all'; folders "
+                    "without a split are evaluated whole (default val)")
+    ap.add_argument("--perturb", default="all", help="comma-separated robustness perturbations "
+                    f"({', '.join(PERTURBATIONS)}), 'all' (default) or 'none'")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N rows (quick check)")
+    ap.add_argument("--face-detector", default="auto", choices=["auto", "mtcnn", "haar"], help="face detector for cropping")
+    a = ap.parse_args(argv)
+    names = None if a.perturb == "all" else ([] if a.perturb == "none" else a.perturb.split(","))
+    for n in names or []:
+        if n not in PERTURBATIONS:
+            ap.error(f"unknown perturbation {n!r}")
+    result = evaluate(a.data, a.model, a.out, a.split, names, a.limit, a.face_detector)
+    print(markdown_report(result))
+
+
+if __name__ == "__main__":
+    main()
