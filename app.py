@@ -85,7 +85,10 @@ def image_input(**kwargs) -> gr.Image:
     :func:`detector.images.load_image` refuse it with its human message (and handle EXIF
     orientation, CMYK, 16-bit and the size limits itself).
     """
-    component = gr.Image(type="filepath", **kwargs)
+    # image_mode=None: Gradio would otherwise re-encode every non-RGB upload (RGBA, palette, CMYK,
+    # 16-bit) itself -- alpha dropped onto black, our notes lost, and the whole image decoded
+    # before our pixel limit is checked.  With None it passes the uploaded file on untouched.
+    component = gr.Image(type="filepath", image_mode=None, **kwargs)
     strict = component.preprocess
 
     def preprocess(payload):

@@ -100,10 +100,11 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
     if arr.dtype == np.uint16:
         return (arr >> 8).astype(np.uint8)
     if np.issubdtype(arr.dtype, np.floating):
-        a = np.nan_to_num(arr.astype(np.float32))
-        if a.size and a.max() <= 1.0:
-            a = a * 255.0
-        return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+        with np.errstate(over="ignore", invalid="ignore"):  # huge values saturate at 0/255 anyway
+            a = np.nan_to_num(arr.astype(np.float32))
+            if a.size and a.max() <= 1.0:
+                a = a * 255.0
+            return np.clip(np.rint(a), 0, 255).astype(np.uint8)
     if np.issubdtype(arr.dtype, np.integer):
         a = arr.astype(np.int64)
         if a.size and a.max() > 255:
