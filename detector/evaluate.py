@@ -132,21 +132,34 @@ def markdown_report(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _from_prepared(prepared: str, split: str, limit: int) -> tuple[np.ndarray, list[dict]]:
+    """Rows of an existing crop cache (``detector.prepare`` output) instead of re-cropping."""
+    crops, rows = load_prepared(prepared)
+    idx = [i for i, r in enumerate(rows) if split == "all" or r["split"] == split]
+    idx = idx[:limit] if limit else idx
+    return np.asarray(crops[idx]), [rows[i] for i in idx]
+
+
 def evaluate(data: str, model_dir: str, out: str, split: str = "val", perturbations: list[str] | None = None,
-             limit: int = 0, face_detector: str = "auto") -> dict:
+             limit: int = 0, face_detector: str = "auto", prepared: str = "") -> dict:
     from explain.gradcam import CamExplainer
 
-    samples = read_dataset(data)
-    if split != "all":
-        chosen = [s for s in samples if s.split == split]
-        samples = chosen or samples  # a folder without splits is evaluated whole
-    if limit:
-        samples = samples[:limit]
     model, cfg = load_bundle(model_dir)
-    cache = _cache_dir(samples, cfg.input_size, face_detector)
-    if not (cache / "index.csv").is_file():
-        prepare(samples, cache, cfg.input_size, face_detector)
-    crops, rows = load_prepared(cache)
+    if prepared:
+        crops, rows = _from_prepared(prepared, split, limit)
+        if crops.shape[1] != cfg.input_size:
+            raise SystemExit(f"{prepared} holds {crops.shape[1]}px crops; the model needs {cfg.input_size}px")
+    else:
+        samples = read_dataset(data)
+        if split != "all":
+            chosen = [s for s in samples if s.split == split]
+            samples = chosen or samples  # a folder without splits is evaluated whole
+        if limit:
+            samples = samples[:limit]
+        cache = _cache_dir(samples, cfg.input_size, face_detector)
+        if not (cache / "index.csv").is_file():
+            prepare(samples, cache, cfg.input_size, face_detector)
+        crops, rows = load_prepared(cache)
     y = np.array([r["label"] for r in rows])
     sources = np.array([r["source"] for r in rows])
     explainer = CamExplainer(model, cfg.cam_layer)
@@ -180,13 +193,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--perturb", default="all", help="comma-separated robustness perturbations "
                     f"({', '.join(PERTURBATIONS)}), 'all' (default) or 'none'")
     ap.add_argument("--limit", type=int, default=0, help="only the first N rows (quick check)")
+    ap.add_argument("--prepared", default="", help="reuse this crop cache (from detector.prepare, e.g. the training "
+                    "one) instead of cropping --data again; rows are filtered by --split")
     ap.add_argument("--face-detector", default="auto", choices=["auto", "mtcnn", "haar"], help="face detector for cropping")
     a = ap.parse_args(argv)
     names = None if a.perturb == "all" else ([] if a.perturb == "none" else a.perturb.split(","))
     for n in names or []:
         if n not in PERTURBATIONS:
             ap.error(f"unknown perturbation {n!r}")
-    result = evaluate(a.data, a.model, a.out, a.split, names, a.limit, a.face_detector)
+    result = evaluate(a.data, a.model, a.out, a.split, names, a.limit, a.face_detector, a.prepared)
     print(markdown_report(result))
 
 
