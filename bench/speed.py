@@ -538,11 +538,14 @@ def table(report: dict[str, Any]) -> str:
     meta = report["meta"]
     lines.append(f"speed benchmark -- {meta['cpu_count']} CPUs, load avg {meta['load_avg_start']} -> "
                  f"{meta['load_avg_end']}, {meta['elapsed_s']} s{' (quick)' if meta['quick'] else ''}")
-    lines.append(f"{'metric':<28}{'ours':>10}{'seed':>10}{'speedup':>9}")
+    width = max(len(k) for k in report["vs_seed"]) + 2
+
+    def fmt(x):
+        return "-" if x is None else f"{x:.3g}" if x < 100 else f"{x:.0f}"
+
+    lines.append(f"{'metric':<{width}}{'ours':>10}{'seed':>10}{'speedup':>9}")
     for k, v in report["vs_seed"].items():
-        def fmt(x):
-            return "-" if x is None else f"{x:.3g}" if x < 100 else f"{x:.0f}"
-        lines.append(f"{k:<28}{fmt(v['ours']):>10}{fmt(v['seed']):>10}{fmt(v['speedup']):>9}")
+        lines.append(f"{k:<{width}}{fmt(v['ours']):>10}{fmt(v['seed']):>10}{fmt(v['speedup']):>9}")
     stages = report["ours"].get("e2e", {}).get(HEADLINE_PHOTO, {}).get("stages_ms", {})
     if stages:
         parts = ", ".join(f"{k} {v['p50']:.0f}" for k, v in stages.items() if k != "total")
