@@ -60,3 +60,5 @@ class Settings:
     crop: CropConfig = field(default_factory=CropConfig)
     model_dir: Path = field(default_factory=lambda: Path(os.environ.get("FDET_MODEL_DIR", DEFAULT_MODEL_DIR)))
     face_detector: str = field(default_factory=lambda: os.environ.get("FDET_FACE_DETECTOR", "auto"))
+    # "fused" (one compiled pass for label + maps) or "tf-keras-vis" (the library's own Gradcam classes)
+    cam_backend: str = field(default_factory=lambda: os.environ.get("FDET_CAM_BACKEND", "fused"))

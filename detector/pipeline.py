@@ -32,7 +32,7 @@ class Detector:
     """Loads the model once; ``analyze`` is safe to call from several threads."""
 
     def __init__(self, model_dir: str | Path | None = None, face_detector: str | None = None,
-                 limits: Limits | None = None, warmup: bool = True):
+                 limits: Limits | None = None, warmup: bool = True, cam_backend: str | None = None):
         settings = Settings()
         self.limits = limits or settings.limits
         t0 = time.perf_counter()
@@ -42,7 +42,7 @@ class Detector:
             model_dir = resolve_model_dir()
         self.model_dir = Path(model_dir or settings.model_dir)
         self.model, self.config = load_bundle(self.model_dir)
-        self.explainer = CamExplainer(self.model, self.config.cam_layer)
+        self.explainer = CamExplainer(self.model, self.config.cam_layer, backend=cam_backend or settings.cam_backend)
         self.crop_cfg = CropConfig(margin=self.config.crop_margin)
         self.finder = get_face_finder(face_detector or settings.face_detector, self.crop_cfg)
         if warmup:

@@ -21,6 +21,7 @@ import csv
 import json
 import os
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -158,7 +159,8 @@ def fit(model, cfg: TrainConfig, crops, rows, train_idx, val_x, val_y, val_sourc
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.time()
         print(f"epoch {epoch}/{cfg.epochs}", flush=True)
-        hist = model.fit(ds, steps_per_epoch=cfg.steps_per_epoch, epochs=1, verbose=2)
+        hist = model.fit(ds, steps_per_epoch=cfg.steps_per_epoch, epochs=1,
+                         verbose=1 if sys.stdout.isatty() else 2)  # a progress bar on a terminal, one line in logs
         z = predict_logits(model, val_x)
         score, per = mean_source_auc(val_y, z, val_sources, included)
         row = {"epoch": epoch, "loss": float(hist.history["loss"][-1]), "train_auc": float(hist.history["auc"][-1]),

@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 METHODS = ("gradcam++", "gradcam")
+BACKENDS = ("fused", "tf-keras-vis")
 EPS = 1e-7  # keras.backend.epsilon(), as tf-keras-vis uses for normalising
 
 
@@ -71,9 +72,13 @@ def gradcam_plus_plus_from(features: tf.Tensor, grads: tf.Tensor, score: tf.Tens
 class CamExplainer:
     """Fused prediction + Grad-CAM/Grad-CAM++ for a Keras model (see module docstring)."""
 
-    def __init__(self, model: keras.Model, cam_layer: str):
+    def __init__(self, model: keras.Model, cam_layer: str, backend: str = "fused"):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown CAM back end {backend!r}; choose one of {BACKENDS}")
         self.model = model
         self.cam_layer = cam_layer
+        self.backend = backend
+        self._tfkv: TfKerasVisCams | None = TfKerasVisCams(model, cam_layer) if backend == "tf-keras-vis" else None
         self.input_size = int(model.input_shape[1])
         self._graph = keras.Model(model.inputs, [model.get_layer(cam_layer).output,
                                                  model.get_layer("logit").output, model.output])
@@ -114,29 +119,49 @@ class CamExplainer:
         return np.concatenate(out)
 
     def explain(self, crops: np.ndarray, threshold: float = 0.5) -> Explained:
-        """Probabilities and both CAMs for a batch of crops, in one compiled pass."""
+        """Probabilities and both CAMs for a batch of crops (one compiled pass with ``fused``)."""
         if len(crops) == 0:
             empty = np.zeros((0, 1, 1), np.float32)
             return Explained(np.zeros((0,), np.float32), {m: empty for m in METHODS})
+        if self._tfkv is not None:
+            prob = self.predict(crops)
+            signs = np.where(prob >= threshold, 1.0, -1.0)
+            return Explained(prob, {m: self._tfkv(crops, signs, m) for m in METHODS})
         prob, cam, campp = self._fused(tf.convert_to_tensor(np.asarray(crops, np.float32)),
                                        tf.constant(float(threshold)))
         return Explained(prob.numpy(), {"gradcam": cam.numpy(), "gradcam++": campp.numpy()})
 
 
+class TfKerasVisCams:
+    """Grad-CAM / Grad-CAM++ through tf-keras-vis, the reference implementation.
+
+    ``ReplaceToLinear`` turns the sigmoid output into the logit and ``clone=True`` keeps the served
+    model untouched; the visualisers are built once because cloning costs more than a map.
+    """
+
+    def __init__(self, model: keras.Model, cam_layer: str):
+        from tf_keras_vis.gradcam import Gradcam
+        from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+        from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+
+        self.cam_layer = cam_layer
+        self._vis = {"gradcam": Gradcam(model, model_modifier=ReplaceToLinear(), clone=True),
+                     "gradcam++": GradcamPlusPlus(model, model_modifier=ReplaceToLinear(), clone=True)}
+
+    def __call__(self, crops: np.ndarray, signs: np.ndarray, method: str = "gradcam++") -> np.ndarray:
+        signs_t = tf.constant(np.asarray(signs, np.float32))
+
+        def score(output):
+            return tf.reshape(output, [-1]) * signs_t
+
+        # seek_penultimate_conv_layer=False: our CAM layer is the ReLU after the last convolution,
+        # and tf-keras-vis would otherwise step back to the convolution before it.
+        cam = self._vis[method](score, np.asarray(crops, np.float32), penultimate_layer=self.cam_layer,
+                                seek_penultimate_conv_layer=False, expand_cam=False, normalize_cam=True)
+        return np.asarray(cam).reshape(len(crops), *np.asarray(cam).shape[-2:])
+
+
 def tfkv_cams(model: keras.Model, cam_layer: str, crops: np.ndarray, signs: np.ndarray,
               method: str = "gradcam++") -> np.ndarray:
-    """The same maps through tf-keras-vis (reference back end); (N, h, w), normalised."""
-    from tf_keras_vis.gradcam import Gradcam
-    from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
-    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
-
-    cls = GradcamPlusPlus if method == "gradcam++" else Gradcam
-    vis = cls(model, model_modifier=ReplaceToLinear(), clone=True)
-    signs_t = tf.constant(np.asarray(signs, np.float32))
-
-    def score(output):
-        return tf.reshape(output, [-1]) * signs_t
-
-    cam = vis(score, np.asarray(crops, np.float32), penultimate_layer=cam_layer, seek_penultimate_conv_layer=False, expand_cam=False,
-              normalize_cam=True)
-    return np.asarray(cam)
+    """One-off tf-keras-vis maps (N, h, w), normalised; see :class:`TfKerasVisCams`."""
+    return TfKerasVisCams(model, cam_layer)(crops, signs, method)

@@ -79,6 +79,19 @@ def test_fused_maps_equal_tf_keras_vis(patch_model):
         assert np.allclose(ref, out.cams[method], atol=1e-4)
 
 
+def test_tf_keras_vis_back_end_is_selectable_and_agrees(patch_model):
+    model, cam = patch_model
+    x, _, _ = patch_dataset(4, np.random.default_rng(5))
+    fused = CamExplainer(model, cam).explain(x, threshold=0.5)
+    ref = CamExplainer(model, cam, backend="tf-keras-vis").explain(x, threshold=0.5)
+    assert np.allclose(fused.p_fake, ref.p_fake, atol=1e-5)
+    for method in ("gradcam", "gradcam++"):
+        assert ref.cams[method].shape == fused.cams[method].shape
+        assert np.allclose(ref.cams[method], fused.cams[method], atol=1e-4)
+    with pytest.raises(ValueError, match="back end"):
+        CamExplainer(model, cam, backend="magic")
+
+
 def test_fused_probabilities_equal_model_output(patch_model):
     model, cam = patch_model
     x, _, _ = patch_dataset(6, np.random.default_rng(4))
