@@ -302,6 +302,9 @@ def about_markdown(detector) -> str:
     card = Path(detector.model_dir) / "MODEL_CARD.md"
     if card.is_file():
         model_part = card.read_text(encoding="utf-8")
+        if model_part.startswith("---\n") and "\n---\n" in model_part[4:]:
+            # Hugging Face metadata (YAML front matter) is for the Hub, not for people
+            model_part = model_part[4:].split("\n---\n", 1)[1]
     else:
         info = detector.model_info()
         facts = {}

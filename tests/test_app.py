@@ -233,8 +233,9 @@ def test_about_tab_prefers_the_model_card_and_falls_back_to_model_json(tmp_path)
     text = app.about_markdown(fake_det)
     assert "9.9" in text and "some faces" in text and "0.91" in text
     assert f"every {app.CACHE_SECONDS // 60} minutes" in text and "analytics" in text
-    (tmp_path / "MODEL_CARD.md").write_text("# Model card\nTrained with care.")
-    assert "Trained with care." in app.about_markdown(fake_det)
+    (tmp_path / "MODEL_CARD.md").write_text("---\nlicense: mit\n---\n# Model card\nTrained with care.")
+    text = app.about_markdown(fake_det)
+    assert "Trained with care." in text and "license: mit" not in text  # Hub metadata stripped
 
 
 # --------------------------------------------------------------------- game logic
