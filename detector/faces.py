@@ -186,7 +186,7 @@ class MtcnnFaceFinder:
 
 
 class HaarFaceFinder:
-    """OpenCV's Viola-Jones frontal-face cascade (no landmarks)."""
+    """OpenCV's Viola-Jones frontal-face cascade (no landmarks); thread-safe (the cascade is not re-entrant)."""
 
     name = "haar"
 
@@ -197,12 +197,15 @@ class HaarFaceFinder:
             raise RuntimeError(f"could not load Haar cascade from {path}")
         self.det_max_side = det_max_side
         self.min_face = min_face
+        # The web apps call one shared finder from several request threads at once.
+        self._lock = threading.Lock()
 
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:
         small, scale = _shrink(rgb, self.det_max_side)
         gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
         min_px = max(12, int(self.min_face * scale))
-        found = self._cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_px, min_px))
+        with self._lock:
+            found = self._cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_px, min_px))
         faces = [FaceBox(int(x / scale), int(y / scale), int(w / scale), int(h / scale), 1.0) for x, y, w, h in found]
         faces.sort(key=lambda f: f.area, reverse=True)
         return faces
