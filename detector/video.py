@@ -127,19 +127,18 @@ def analyze_video(detector, path: str | Path, max_frames: int = 16, stride: int 
 
 def timeline_png(result: VideoResult, out_path: str | Path, threshold: float) -> Path:
     """Plot P(fake) per sampled frame over time, with the threshold line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure, not pyplot: pyplot's global figure registry is not thread-safe (the web app
+    # renders timelines from two request threads at once), and no GUI backend is ever needed.
+    from matplotlib.figure import Figure
 
     t = [f.time_s for f in result.frames if f.p_fake is not None]
     p = [f.p_fake for f in result.frames if f.p_fake is not None]
-    fig, ax = plt.subplots(figsize=(7, 2.6))
+    fig = Figure(figsize=(7, 2.6))
+    ax = fig.subplots()
     ax.plot(t, p, marker="o", color="#e63946")
     ax.axhline(threshold, ls="--", color="gray", lw=1, label=f"threshold {threshold:.2f}")
     ax.set(xlabel="time (s)", ylabel="P(fake)", ylim=(0, 1), title=Path(result.path).name)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(out_path, dpi=100)
-    plt.close(fig)
     return Path(out_path)
