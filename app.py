@@ -505,6 +505,8 @@ def build_demo(detector=None, game_dir: str | Path | None = None, warmup: bool =
         return state, text, res.overlay, score_text(state)
 
     def game_next(state: GameState | None):
+        if not items:
+            return game_start()
         state = new_game(len(items)) if state is None else next_image(state)
         return state, game_picture(state), "Real or fake? Make your guess.", None, score_text(state)
 
@@ -633,7 +635,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from detector.pipeline import get_detector
 
-    det = get_detector(args.model_dir)  # loads and warms up the model before the port opens
+    try:
+        det = get_detector(args.model_dir)  # loads and warms up the model before the port opens
+    except DetectorError as err:  # missing, tampered or truncated model: one sentence, no traceback
+        raise SystemExit(f"app.py: {err}") from None
     demo = build_demo(det, game_dir=args.game_dir)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs())
 

@@ -196,6 +196,14 @@ def test_cli_flags_default_to_loopback_and_read_the_environment(monkeypatch):
     assert (args.host, args.port, args.share, args.game_dir) == ("0.0.0.0", 9123, True, "/data/game")
 
 
+def test_start_with_a_broken_model_folder_ends_with_one_sentence(tmp_path):
+    (tmp_path / "model.json").write_text("{not json")
+    with pytest.raises(SystemExit) as exit_info:
+        app.main(["--model-dir", str(tmp_path)])
+    message = str(exit_info.value.code)
+    assert message.startswith("app.py: ") and "not valid JSON" in message and "Traceback" not in message
+
+
 # --------------------------------------------------------------------- UI adapters
 
 
