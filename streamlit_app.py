@@ -107,7 +107,9 @@ def main() -> None:
         with st.expander("About this detector, its limits and your privacy", expanded=False):
             about(Limits.from_env())
 
-    uploaded = st.file_uploader("Photo", type=UPLOAD_TYPES,
+    # The browser refuses files above the loader's byte limit (Streamlit counts MB as 2**20 bytes).
+    max_mb = max(1, -(-Limits.from_env().max_upload_bytes // 2**20))
+    uploaded = st.file_uploader("Photo", type=UPLOAD_TYPES, max_upload_size=max_mb,
                                 help="JPEG, PNG, WebP, GIF, BMP or TIFF. Processed in memory, not stored.")
     if uploaded is None:
         st.info("Upload a photo to analyse it.")
