@@ -80,3 +80,10 @@ def test_bad_upload_shows_error_message_not_exception(detector):
     text = at.error[0].value
     assert "text file" in text and "Traceback" not in text
     assert not at.image and not at.dataframe
+
+
+def test_streamlit_usage_statistics_are_off_for_the_project():
+    import tomllib
+
+    config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["browser"]["gatherUsageStats"] is False
