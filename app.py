@@ -339,7 +339,7 @@ def about_markdown(detector) -> str:
 - The heatmap (Grad-CAM / Grad-CAM++) shows which parts of each face crop drove the score, on a coarse
   5x5 grid; it is an aid to reading the score, not a map of the manipulation.
 - Videos are judged on sampled frames: P(fake) of a video is the mean of its top-k frame scores.
-- Limits: uploads up to {limits.max_upload_bytes / 2**20:.0f} MB and {limits.max_pixels / 1e6:.0f} megapixels,
+- Limits: uploads up to {limits.max_upload_bytes / 1e6:.0f} MB and {limits.max_pixels / 1e6:.0f} megapixels,
   at most {limits.max_faces} faces per image.
 
 ## Privacy: what happens to your upload
