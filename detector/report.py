@@ -30,8 +30,13 @@ def write_json(records: Sequence[ScanRecord], path: Path, model: dict[str, Any],
     return path
 
 
+# File names are bytes on POSIX; one that is not valid UTF-8 is written back as the same bytes
+# (Python's surrogateescape) instead of ending the report with a UnicodeEncodeError.
+NAME_ERRORS = "surrogateescape"
+
+
 def write_csv(records: Sequence[ScanRecord], path: Path) -> Path:
-    with open(path, "w", newline="") as f:
+    with open(path, "w", newline="", encoding="utf-8", errors=NAME_ERRORS) as f:
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         w.writeheader()
         for r in records:
@@ -171,5 +176,5 @@ not a certainty: check important cases by other means.</footer>
 
 
 def write_html(records: Sequence[ScanRecord], path: Path, model: dict[str, Any], summary: dict[str, Any]) -> Path:
-    path.write_text(render_html(records, model, summary, path.parent), encoding="utf-8")
+    path.write_text(render_html(records, model, summary, path.parent), encoding="utf-8", errors=NAME_ERRORS)
     return path

@@ -455,8 +455,10 @@ def main(argv: list[str] | None = None, detector=None) -> int:
     out = sys.stdout
     writer = None
     if a.format == "csv":
-        from .report import CSV_FIELDS
+        from .report import CSV_FIELDS, NAME_ERRORS
 
+        if hasattr(out, "reconfigure"):  # JSON escapes odd file names itself; CSV writes them as they are
+            out.reconfigure(errors=NAME_ERRORS)
         writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
         writer.writeheader()
     records: list[ScanRecord] = []

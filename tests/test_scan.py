@@ -11,6 +11,7 @@ import csv
 import html
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -208,3 +209,16 @@ def test_entry_point_lists_scan_and_runs_it_in_a_subprocess(media):
     lines = run.stdout.splitlines()
     assert lines[0] == ",".join(CSV_FIELDS) and len(lines) == 3
     assert "Traceback" not in run.stderr
+
+
+def test_reports_keep_file_names_that_are_not_utf8(tmp_path):
+    from detector import report
+
+    name = os.fsdecode(b"caf\xe9.jpg")  # a Latin-1 file name on a UTF-8 system
+    rec = scan.ScanRecord(str(tmp_path / name), "image", 0.25, "real", [], "1 face found.")
+    csv_bytes = report.write_csv([rec], tmp_path / "report.csv").read_bytes()
+    assert b"caf\xe9.jpg,real,0.2500,0," in csv_bytes
+    page = report.write_html([rec], tmp_path / "report.html", {"name": "m", "threshold": 0.5},
+                             scan.summarize([rec], 1.0, 1)).read_bytes()
+    assert page.count(b"caf\xe9.jpg") >= 2  # the path cell and its tooltip
+    assert json.loads(json.dumps(rec.to_dict()))["path"] == rec.path  # JSON lines escape it
