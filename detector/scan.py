@@ -423,6 +423,8 @@ def main(argv: list[str] | None = None, detector=None) -> int:
         parser.error("--format html writes DIR/report.html: give --out DIR")
     if a.timeline and a.out is None:
         parser.error("--timeline writes DIR/timelines/*.png: give --out DIR")
+    if a.out is not None and a.out.exists() and not a.out.is_dir():
+        parser.error(f"--out {a.out} exists and is not a folder")  # found now, not after the whole scan
     for name in ("frames", "top_k", "batch", "workers"):
         if getattr(a, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")

@@ -222,3 +222,11 @@ def test_reports_keep_file_names_that_are_not_utf8(tmp_path):
                              scan.summarize([rec], 1.0, 1)).read_bytes()
     assert page.count(b"caf\xe9.jpg") >= 2  # the path cell and its tooltip
     assert json.loads(json.dumps(rec.to_dict()))["path"] == rec.path  # JSON lines escape it
+
+
+def test_out_path_that_is_a_file_is_a_usage_error_before_any_scanning(tmp_path):
+    taken = tmp_path / "report"
+    taken.write_text("not a folder")
+    with pytest.raises(SystemExit) as exc:
+        run_cli([str(tmp_path), "--out", str(taken)], detector=None)  # refused before a model is loaded
+    assert exc.value.code == 2
