@@ -82,8 +82,9 @@ def test_bad_upload_shows_error_message_not_exception(detector):
     assert not at.image and not at.dataframe
 
 
-def test_streamlit_usage_statistics_are_off_for_the_project():
+def test_streamlit_config_sends_no_usage_statistics_and_shows_no_tracebacks():
     import tomllib
 
     config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
     assert config["browser"]["gatherUsageStats"] is False
+    assert config["client"]["showErrorDetails"] == "none"
