@@ -196,6 +196,18 @@ def test_cli_flags_default_to_loopback_and_read_the_environment(monkeypatch):
     assert (args.host, args.port, args.share, args.game_dir) == ("0.0.0.0", 9123, True, "/data/game")
 
 
+def test_readme_front_matter_makes_a_gradio_space_on_python_311():
+    readme = (Path(app.__file__).resolve().parent / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith("---\n")
+    meta = dict(line.split(": ", 1) for line in readme[4:].split("\n---\n", 1)[0].splitlines())
+    import gradio
+
+    assert meta["sdk"] == "gradio" and meta["app_file"] == "app.py"
+    assert meta["sdk_version"] == gradio.__version__  # the Space runs the version the tests ran
+    assert meta["python_version"].strip('"') == "3.11"
+    assert {"title", "emoji", "license", "short_description"} <= set(meta)
+
+
 def test_start_with_a_broken_model_folder_ends_with_one_sentence(tmp_path):
     (tmp_path / "model.json").write_text("{not json")
     with pytest.raises(SystemExit) as exit_info:
