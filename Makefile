@@ -8,7 +8,7 @@ PORT   ?= 7860
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: run test setup setup-dev browser lint train evaluate scan bench clean
+.PHONY: run test setup setup-dev browser lint train evaluate bench clean
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
