@@ -71,8 +71,8 @@ class Detector:
         With no face, one ``None`` entry stands for the centre square of the whole image.
         """
         faces: list[FaceBox | None] = list(self.finder.detect(rgb))
-        skipped = max(0, len(faces) - self.limits.max_faces)
-        faces = faces[:self.limits.max_faces] or [None]
+        skipped = max(0, len(faces) - max(1, self.limits.max_faces))
+        faces = faces[:max(1, self.limits.max_faces)] or [None]  # at least the largest face
         h, w = rgb.shape[:2]
         boxes = [square_crop_box(f, w, h, self.crop_cfg.margin) for f in faces]
         size = self.config.input_size
@@ -171,7 +171,12 @@ class Detector:
             timings_ms=times, faces_skipped=skipped, overlay=overlay, heatmap=heat)
 
 
-@functools.lru_cache(maxsize=4)
 def get_detector(model_dir: str | None = None, face_detector: str | None = None) -> Detector:
     """One shared :class:`Detector` per (model, face detector) for the apps."""
+    return _cached_detector(None if model_dir is None else str(model_dir), face_detector)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_detector(model_dir: str | None, face_detector: str | None) -> Detector:
+    # positional, normalised key: get_detector() and get_detector(None, None) share one model
     return Detector(model_dir, face_detector)
