@@ -118,7 +118,8 @@ def loso_table(loso: dict) -> str:
     return "\n".join(rows)
 
 
-def render(model_dir: Path, eval_json: Path | None, loso_json: Path | None, loso_note: str = "") -> str:
+def render(model_dir: Path, eval_json: Path | None, loso_json: Path | None, loso_note: str = "",
+           training_note: str = "") -> str:
     cfg = read_config(model_dir)
     t = cfg.training
     keys = ["architecture", "pretrained", "input_size", "epochs", "steps_per_epoch", "batch_size", "learning_rate",
@@ -126,6 +127,8 @@ def render(model_dir: Path, eval_json: Path | None, loso_json: Path | None, loso
     settings = ", ".join(f"`{k}={t.get(k)}`" for k in keys if k in t)
     if cfg.metrics.get("best_epoch") is not None:
         settings += f"; best epoch {cfg.metrics['best_epoch']} by mean per-source validation AUC"
+    if training_note:
+        settings += f". {training_note}"
     front = ["---", "license: mit", "library_name: keras", "pipeline_tag: image-classification",
              "tags: [deepfake-detection, face-forensics, grad-cam, keras, mobilenetv2]"]
     if eval_json:
@@ -166,9 +169,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--eval", type=Path, help="metrics.json written by detector.evaluate")
     ap.add_argument("--loso", type=Path, help="loso.json written by detector.loso")
     ap.add_argument("--loso-note", default="", help="a sentence on how the leave-one-source-out runs were made")
+    ap.add_argument("--training-note", default="", help="a sentence on how the training run went (e.g. stopped early)")
     ap.add_argument("--out", type=Path, help="where to write (default <model>/MODEL_CARD.md)")
     a = ap.parse_args(argv)
-    text = render(Path(a.model), a.eval, a.loso, a.loso_note)
+    text = render(Path(a.model), a.eval, a.loso, a.loso_note, a.training_note)
     out = a.out or Path(a.model) / "MODEL_CARD.md"
     out.write_text(text)
     print(f"wrote {out}")

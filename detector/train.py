@@ -218,6 +218,12 @@ def train(cfg: TrainConfig) -> Path:
                                included, out)
     elif not ckpt.is_file():
         raise SystemExit(f"--finalize-only needs {ckpt}")
+    elif (out / "history.csv").is_file():  # the stopped run's record says which epoch the checkpoint is
+        with open(out / "history.csv", newline="") as f:
+            hist = [r for r in csv.DictReader(f) if r["val_mean_source_auc"] not in ("", "nan")]
+        if hist:
+            top = max(hist, key=lambda r: float(r["val_mean_source_auc"]))
+            best, best_epoch = float(top["val_mean_source_auc"]), int(top["epoch"])
     model.load_weights(ckpt)
     z = predict_logits(model, val_x)
     y = labels[val_idx]
