@@ -150,7 +150,9 @@ def render(model_dir: Path, eval_json: Path | None, loso_json: Path | None, loso
         out += ["## Evaluation", "",
                 f"Validation split of the developer set ({ev['n']} images, faces found in {ev['faces_found']}), "
                 f"at the stored threshold. Command: `python -m detector.evaluate --data ../shared/data/faces "
-                f"--model assets/model --out runs/eval`.", "", metrics_table(ev["metrics"]), ""]
+                f"--prepared .cache/prepared/faces-160 --model assets/model --out runs/eval` (the face crops "
+                f"cached by `detector.prepare`, made by the app's own cropping code). Plots and the full "
+                f"report: `eval/` beside this card.", "", metrics_table(ev["metrics"]), ""]
         if ev.get("robustness"):
             out += ["### Robustness", "", "AUC after degrading the face crop (drop from clean AUC in brackets):", "",
                     robustness_table(ev["robustness"], srcs), ""]
