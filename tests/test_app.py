@@ -6,7 +6,6 @@ gets replaced, so the tests check shapes, ranges, keys and messages, never parti
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,28 +13,18 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+from servers import serve
 
 import app
 from detector.config import Limits
 from detector.results import DetectionResult, FaceResult
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(detector):
     demo = app.build_demo(detector)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **app.launch_kwargs())
-    try:
-        yield demo, f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+    with serve(demo) as url:
+        yield demo, url
 
 
 @pytest.fixture(scope="module")

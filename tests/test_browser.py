@@ -8,11 +8,11 @@ Skipped when /usr/bin/chromium is missing; never runs ``playwright install``.
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from servers import serve
 
 import app
 
@@ -22,22 +22,10 @@ SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
 pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian chromium (/usr/bin/chromium) is not installed")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def url(detector):
-    demo = app.build_demo(detector)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **app.launch_kwargs())
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+    with serve(app.build_demo(detector)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ detector (the session fixture) and one Gradio server serve the whole module.
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
 from conftest import PROJECT_ROOT
 from hostile import ASTRONAUT_FACE_CENTRE, CASE_BY_NAME, CASES, face_grid
+from servers import serve
 
 from detector.config import Limits
 from detector.errors import DetectorError, ImageError
@@ -151,12 +151,6 @@ def test_scan_cli_gives_one_record_per_file_with_messages_for_bad_ones(detector,
 # ------------------------------------------------------------------ the Gradio app
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def gradio_client(detector):
     if not (PROJECT_ROOT / "app.py").is_file():
@@ -165,14 +159,8 @@ def gradio_client(detector):
 
     import app
 
-    demo = app.build_demo(detector, warmup=False)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **app.launch_kwargs())
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
+    with serve(app.build_demo(detector, warmup=False)) as url:
+        yield Client(url, verbose=False)
 
 
 def _post(client, folder: Path, i: int) -> dict:
