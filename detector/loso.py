@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .prepare import load_prepared
+from .prepare import default_prepared_dir, load_prepared
 from .train import parse_args, train
 
 
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.prepared:
         base += ["--prepared", a.prepared]
     cfg0 = parse_args(base + a.train_args)
-    prepared = cfg0.prepared or f".cache/prepared/{Path(a.data).resolve().name}-{cfg0.input_size}"
+    prepared = cfg0.prepared or default_prepared_dir(a.data, cfg0.input_size)
     sources = a.sources.split(",") if a.sources else sorted({r["source"] for r in load_prepared(prepared)[1]})
     out = Path(a.out)
     table = {}

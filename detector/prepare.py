@@ -30,6 +30,11 @@ from .images import load_image
 INDEX_COLUMNS = ["path", "label", "source", "split", "group", "face_found", "box", "landmarks"]
 
 
+def default_prepared_dir(data: str | Path, size: int) -> Path:
+    """Where training looks for (and writes) the crop cache of ``data`` when none is named."""
+    return Path(".cache/prepared") / f"{Path(data).resolve().name}-{size}"
+
+
 def crop_landmarks(face: FaceBox | None, crop: tuple[int, int, int], size: int) -> dict:
     if face is None:
         return {}

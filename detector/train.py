@@ -32,7 +32,7 @@ from . import augment, metrics, sbi
 from .calibration import choose_threshold, fit_temperature, sigmoid
 from .config import CropConfig
 from .data import read_dataset
-from .prepare import load_prepared, prepare
+from .prepare import default_prepared_dir, load_prepared, prepare
 
 
 @dataclass
@@ -188,7 +188,7 @@ def train(cfg: TrainConfig) -> Path:
     seed_everything(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    prepared = Path(cfg.prepared or f".cache/prepared/{Path(cfg.data).resolve().name}-{cfg.input_size}")
+    prepared = Path(cfg.prepared) if cfg.prepared else default_prepared_dir(cfg.data, cfg.input_size)
     if not (prepared / "index.csv").is_file():
         prepare(read_dataset(cfg.data), prepared, cfg.input_size)
     crops, rows = load_prepared(prepared)
