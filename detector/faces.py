@@ -94,7 +94,7 @@ class _CompiledNet:
         import tensorflow as tf
 
         self._tf = tf
-        self._fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
+        self._fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True, autograph=False,
                                input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)])
 
     def __call__(self, x, *args, **kwargs):

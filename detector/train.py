@@ -56,6 +56,7 @@ class TrainConfig:
     seed: int = 1234
     version: str = "1.0.0"
     finalize_only: bool = False  # skip training: calibrate and save <out>/best.weights.h5
+    init_from: str = ""  # start from this saved model folder's weights (fine-tune / continue a run)
 
 
 def seed_everything(seed: int) -> None:
@@ -180,6 +181,19 @@ def fit(model, cfg: TrainConfig, crops, rows, train_idx, val_x, val_y, val_sourc
     return best, best_epoch
 
 
+def init_weights(model, cfg: TrainConfig) -> None:
+    """Copy the weights of the saved model ``cfg.init_from`` into ``model``, undoing its folded temperature."""
+    from .model import fold_temperature, load_bundle
+
+    src, card = load_bundle(cfg.init_from)
+    if (card.architecture, card.input_size) != (cfg.architecture, cfg.input_size):
+        raise SystemExit(f"--init-from {cfg.init_from} is {card.architecture}@{card.input_size}; "
+                         f"this run is {cfg.architecture}@{cfg.input_size}")
+    model.set_weights(src.get_weights())
+    fold_temperature(model, 1.0 / card.temperature)  # back to the uncalibrated logit
+    print(f"initialised from {cfg.init_from} (version {card.version})", flush=True)
+
+
 def train(cfg: TrainConfig) -> Path:
     import keras
 
@@ -207,6 +221,8 @@ def train(cfg: TrainConfig) -> Path:
     val_x = np.asarray(crops[val_idx])
 
     model, cam_layer = build_model(cfg.architecture, cfg.input_size, cfg.pretrained, cfg.dropout)
+    if cfg.init_from:
+        init_weights(model, cfg)
     total = cfg.epochs * cfg.steps_per_epoch
     schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, total, warmup_target=None)
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay),
@@ -276,6 +292,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
     p.add_argument("--finalize-only", action="store_const", const=True,
                    help="skip training; calibrate and save the checkpoint <out>/best.weights.h5 (after a stopped run)")
+    p.add_argument("--init-from", help="saved model folder to start from (continue or fine-tune a run)")
     p.add_argument("--version", help=f"model version written to the card (default {d.version})")
     a = p.parse_args(argv)
     values = asdict(d)

@@ -49,3 +49,30 @@ def test_threshold_balances_a_shifted_score():
     t = choose_threshold(p, y)
     assert 0.7 < t <= 0.72
     assert np.allclose(logit(sigmoid(np.array([-3.0, 0.0, 4.0]))), [-3.0, 0.0, 4.0])
+
+
+def test_cross_fit_scores_each_group_with_a_calibration_fitted_on_the_others():
+    from detector.calibration import cross_fit, group_folds
+
+    rng = np.random.default_rng(3)
+    groups = [f"g{i // 4}" for i in range(800)]  # 200 groups of 4 rows
+    y = rng.integers(0, 2, 800)
+    z = 6.0 * (rng.normal(0, 1, 800) + 1.2 * (2 * y - 1))  # true log-odds are 0.4 z: T should be ~2.5
+    sources = ["a" if i % 2 else "b" for i in range(800)]
+    folds = group_folds(groups)
+    assert set(folds) == {0, 1}
+    assert all(len({folds[i] for i in range(g * 4, g * 4 + 4)}) == 1 for g in range(200))  # groups never split
+    cf = cross_fit(z, y, sources, groups)
+    assert len(cf["fits"]) == 2 and all(2.0 < f["temperature"] < 3.2 for f in cf["fits"])
+    assert metrics.ece(y, cf["p"]) < metrics.ece(y, sigmoid(z)) / 2
+    # a row's own label never enters its calibration: flipping fold 0's labels leaves fold 0's scores alone
+    flipped = np.where(folds == 0, 1 - y, y)
+    again = cross_fit(z, flipped, sources, groups)
+    assert np.allclose(again["p"][folds == 0], cf["p"][folds == 0])
+    assert not np.allclose(again["p"][folds == 1], cf["p"][folds == 1])
+
+
+def test_cross_fit_gives_up_when_a_fold_has_one_class():
+    from detector.calibration import cross_fit
+
+    assert cross_fit(np.array([1.0, 2.0]), np.array([1, 1]), ["a", "a"], ["g0", "g1"]) == {}

@@ -80,6 +80,30 @@ def test_evaluate_writes_metrics_report_and_plots(trained, tiny_dataset, tmp_pat
     for name in ("metrics.json", "report.md", "roc.png", "reliability.png"):
         assert (tmp_path / "eval" / name).stat().st_size > 0
     assert "| overall |" in (tmp_path / "eval" / "report.md").read_text()
+    cf = result["cross_fitted"]  # every folder image is its own group: enough groups to cross-fit
+    assert len(cf["folds"]) == 2 and sum(f["n"] for f in cf["folds"]) == 16
+    assert set(cf["metrics"]) == {"astro", "hopper", "overall"} and 0 <= cf["metrics"]["overall"]["ece"] <= 1
+    assert "cross-fitting by group" in (tmp_path / "eval" / "report.md").read_text()
+
+
+def test_init_from_continues_from_a_saved_model(trained, tiny_dataset, tmp_path):
+    src, src_cfg = load_bundle(trained)
+    out = tmp_path / "continued"
+    base = ["--data", str(tiny_dataset), "--out", str(out), "--prepared", str(trained / "prep"),
+            "--architecture", "small_cnn", "--input-size", "32", "--epochs", "1", "--steps-per-epoch", "1",
+            "--batch-size", "8", "--init-from", str(trained)]
+    train.train(train.parse_args(base + ["--learning-rate", "0"]))  # no update: the weights must be the source's
+    model, cfg = load_bundle(out)
+    assert cfg.training["init_from"] == str(trained)
+    convs = [w.name for w in src.layers if w.__class__.__name__ == "Conv2D"]
+    assert convs
+    for name in convs:
+        for a, b in zip(src.get_layer(name).get_weights(), model.get_layer(name).get_weights(), strict=True):
+            np.testing.assert_allclose(a, b)
+    with pytest.raises(SystemExit, match="small_cnn@32"):  # a model of another shape cannot seed this run
+        train.train(train.parse_args(["--data", str(tiny_dataset), "--out", str(tmp_path / "other"),
+                                      "--prepared", str(tmp_path / "prep48"), "--architecture", "small_cnn",
+                                      "--input-size", "48", "--init-from", str(trained)]))
 
 
 def test_leave_one_source_out_scores_the_source_it_never_saw(tiny_dataset, tmp_path, monkeypatch):
