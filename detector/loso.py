@@ -5,7 +5,12 @@
 For each source in turn, train on the others only (early stopping sees only their validation
 rows) and score *every* image of the left-out source, train and val alike -- it played no part in
 training.  Writes ``loso.json`` and ``loso.md``.  Any other ``detector.train`` flag can be passed
-after ``--`` (e.g. ``-- --sbi-prob 0``), so the table can compare training recipes.
+after ``--`` (e.g. ``-- --sbi-prob 0``), so the table can compare training recipes; then
+
+    python -m detector.loso --compare default=runs/compare/default no-sbi=runs/compare/no-sbi --out runs/compare
+
+puts the runs side by side (``compare.json``, ``compare.md``): AUC on each left-out source, their
+mean, and the validation AUC on the sources each fold was trained on.
 """
 
 from __future__ import annotations
@@ -18,10 +23,48 @@ from .prepare import default_prepared_dir, load_prepared
 from .train import parse_args, train
 
 
+def compare(runs: list[str], out: Path) -> str:
+    """Side-by-side table of several LOSO runs given as ``name=folder`` (each with its loso.json)."""
+    table = {}
+    for spec in runs:
+        name, sep, folder = spec.partition("=")
+        if not sep:
+            raise SystemExit(f"--compare takes name=folder, got {spec!r}")
+        data = json.loads((Path(folder) / "loso.json").read_text())
+        table[name] = {"settings": data["settings"], "folds": data["folds"]}
+    for r in table.values():
+        held = [f["held_out_auc"] for f in r["folds"].values() if f.get("held_out_auc") is not None]
+        val = [f["val_mean_auc_trained_sources"] for f in r["folds"].values()]
+        r["mean_held_out_auc"] = sum(held) / len(held) if held else None
+        r["mean_val_auc"] = sum(val) / len(val) if val else None
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.json").write_text(json.dumps(table, indent=2))
+    md = compare_markdown(table)
+    (out / "compare.md").write_text(md)
+    return md
+
+
+def compare_markdown(table: dict) -> str:
+    """The ``compare.json`` table as Markdown: one row per recipe."""
+    sources = sorted({s for r in table.values() for s in r["folds"]})
+    lines = ["| recipe | " + " | ".join(f"AUC on unseen {s}" for s in sources)
+             + " | mean, unseen | mean val AUC, trained sources |", "|---|" + "---|" * (len(sources) + 2)]
+    for name, r in table.items():
+        cells = [_f(r["folds"].get(s, {}).get("held_out_auc")) for s in sources]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {_f(r['mean_held_out_auc'])} | {_f(r['mean_val_auc'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def _f(v) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m detector.loso", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True, help="dataset (as for detector.train)")
+    ap.add_argument("--compare", nargs="+", metavar="NAME=FOLDER",
+                    help="instead of training: tabulate finished runs side by side into --out")
+    ap.add_argument("--data", help="dataset (as for detector.train)")
     ap.add_argument("--out", required=True, help="folder for one model per fold plus loso.json/loso.md")
     ap.add_argument("--prepared", default="", help="crop cache folder (as for detector.train)")
     ap.add_argument("--sources", default="", help="comma-separated sources to leave out (default: all)")
@@ -29,6 +72,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps-per-epoch", type=int, default=150, help="batches per epoch (default 150)")
     ap.add_argument("train_args", nargs="*", help="extra detector.train flags, after --")
     a = ap.parse_args(argv)
+    if a.compare:
+        print(compare(a.compare, Path(a.out)), end="")
+        return
+    if not a.data:
+        ap.error("--data is required (unless --compare)")
     base = ["--data", a.data, "--epochs", str(a.epochs), "--steps-per-epoch", str(a.steps_per_epoch)]
     if a.prepared:
         base += ["--prepared", a.prepared]

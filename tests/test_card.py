@@ -18,14 +18,21 @@ def test_card_has_front_matter_and_every_measured_number(tmp_path):
                       training={"epochs": 4, "sbi_prob": 0.25}, metrics={"best_epoch": 3})
     (tmp_path / "model.json").write_text(json.dumps(cfg.__dict__))
     ev = {"n": 20, "faces_found": 19, "metrics": {"A": _metrics(0.9512), "overall": _metrics(0.9377)},
-          "robustness": {"jpeg50": {"A": {"auc": 0.91, "drop": 0.0412}, "overall": {"auc": 0.9, "drop": 0.0377}}}}
+          "robustness": {"jpeg50": {"A": {"auc": 0.91, "drop": 0.0412}, "overall": {"auc": 0.9, "drop": 0.0377}}},
+          "cross_fitted": {"folds": [], "metrics": {"overall": {"n": 20, "ece": 0.0734, "balanced_accuracy": 0.81,
+                                                                "false_positive_rate": 0.2}}}}
     (tmp_path / "eval.json").write_text(json.dumps(ev))
     loso = {"folds": {"A": {"n": 30, "held_out_auc": 0.6123, "held_out_balanced_accuracy": 0.55,
                             "val_mean_auc_trained_sources": 0.88}}}
     (tmp_path / "loso.json").write_text(json.dumps(loso))
-    card.main(["--model", str(tmp_path), "--eval", str(tmp_path / "eval.json"), "--loso", str(tmp_path / "loso.json")])
+    cmp = {"no-sbi": {"settings": [], "folds": {"A": {"held_out_auc": 0.5432, "val_mean_auc_trained_sources": 0.8}},
+                      "mean_held_out_auc": 0.5432, "mean_val_auc": 0.8}}
+    (tmp_path / "compare.json").write_text(json.dumps(cmp))
+    card.main(["--model", str(tmp_path), "--eval", str(tmp_path / "eval.json"), "--loso", str(tmp_path / "loso.json"),
+               "--compare", str(tmp_path / "compare.json")])
     text = (tmp_path / "MODEL_CARD.md").read_text()
     assert text.startswith("---\nlicense: mit") and "value: 0.9377" in text
     for needle in ("1.2.3", "0.410", "1.700", "0.951", "0.041", "0.612", "`sbi_prob=0.25`", "best epoch 3",
+                   "| no-sbi | 0.543 |", "| overall | 20 | 0.073 | 0.810 |",
                    "## Intended use", "## Out-of-scope use and misuse", "## Limitations", "## Ethical considerations"):
         assert needle in text, needle

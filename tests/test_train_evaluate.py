@@ -114,3 +114,18 @@ def test_leave_one_source_out_scores_the_source_it_never_saw(tiny_dataset, tmp_p
     table = json.loads((tmp_path / "loso" / "loso.json").read_text())["folds"]
     assert set(table) == {"astro"} and table["astro"]["n"] == 20  # every astro image, train and val
     assert "| astro |" in (tmp_path / "loso" / "loso.md").read_text()
+
+
+def test_compare_puts_loso_runs_side_by_side(tmp_path, capsys):
+    for name, aucs in (("a", {"S1": 0.6, "S2": 0.8}), ("b", {"S1": 0.7})):
+        folds = {s: {"held_out_auc": v, "n": 10, "held_out_ap": v, "held_out_balanced_accuracy": v,
+                     "val_mean_auc_trained_sources": 0.9, "best_epoch": 1} for s, v in aucs.items()}
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "loso.json").write_text(json.dumps({"settings": ["--sbi-prob", "0"], "folds": folds}))
+    loso.main(["--compare", f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}", "--out", str(tmp_path / "cmp")])
+    md = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "| a | 0.600 | 0.800 | 0.700 | 0.900 |" in md
+    assert "| b | 0.700 | – | 0.700 | 0.900 |" in md  # a fold that was not run shows as missing
+    assert json.loads((tmp_path / "cmp" / "compare.json").read_text())["a"]["mean_held_out_auc"] == pytest.approx(0.7)
+    with pytest.raises(SystemExit):
+        loso.main(["--compare", "no-equals-sign", "--out", str(tmp_path / "cmp")])
