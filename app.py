@@ -636,6 +636,7 @@ def main(argv: list[str] | None = None) -> None:
     from detector.pipeline import get_detector
 
     try:
+        Limits.from_env()  # a bad FDET_* variable stops here, with its one-sentence message
         det = get_detector(args.model_dir)  # loads and warms up the model before the port opens
     except DetectorError as err:  # missing, tampered or truncated model: one sentence, no traceback
         raise SystemExit(f"app.py: {err}") from None

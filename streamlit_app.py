@@ -98,6 +98,11 @@ def main() -> None:
     st.title("Deepfake face detector")
     st.caption("Upload a photo with a face: the model estimates, per face, the probability that it is fake "
                "and shows where it looked. A screening aid, not proof (see About).")
+    try:
+        limits = Limits.from_env()
+    except DetectorError as err:  # a bad FDET_* variable: say which, no traceback
+        st.error(f"The detector is misconfigured: {err}")
+        return
 
     with st.sidebar:
         st.header("Settings")
@@ -105,10 +110,10 @@ def main() -> None:
                               help="Grad-CAM++ separates several faces better; 'off' is fastest.")
         opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05)
         with st.expander("About this detector, its limits and your privacy", expanded=False):
-            about(Limits.from_env())
+            about(limits)
 
     # The browser refuses files above the loader's byte limit (Streamlit counts MB as 2**20 bytes).
-    max_mb = max(1, -(-Limits.from_env().max_upload_bytes // 2**20))
+    max_mb = max(1, -(-limits.max_upload_bytes // 2**20))
     uploaded = st.file_uploader("Photo", type=UPLOAD_TYPES, max_upload_size=max_mb,
                                 help="JPEG, PNG, WebP, GIF, BMP or TIFF. Processed in memory, not stored.")
     if uploaded is None:

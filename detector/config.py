@@ -17,13 +17,19 @@ SHARED_FACES = PROJECT_ROOT.parent / "shared" / "data" / "faces"
 
 
 def _env_int(name: str, default: int) -> int:
+    """A positive integer from the environment; a clear :class:`ConfigError` for anything else."""
+    from .errors import ConfigError
+
     value = os.environ.get(name)
     if value is None or value.strip() == "":
         return default
     try:
-        return int(value)
-    except ValueError as exc:
-        raise ValueError(f"environment variable {name} must be an integer, got {value!r}") from exc
+        number = int(value.strip().replace("_", ""))
+    except ValueError:
+        raise ConfigError(f"environment variable {name} must be a whole number, got {value!r}") from None
+    if number < 1:
+        raise ConfigError(f"environment variable {name} must be at least 1, got {value!r}")
+    return number
 
 
 @dataclass(frozen=True)

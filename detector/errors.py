@@ -35,3 +35,7 @@ class ImageTooSmallError(ImageError):
 
 class ModelError(DetectorError):
     """The model file is missing, tampered with, truncated or of the wrong kind."""
+
+
+class ConfigError(DetectorError):
+    """An ``FDET_*`` environment variable holds a value the detector cannot use."""

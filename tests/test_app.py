@@ -205,6 +205,22 @@ def test_start_with_a_broken_model_folder_ends_with_one_sentence(tmp_path):
     assert message.startswith("app.py: ") and "not valid JSON" in message and "Traceback" not in message
 
 
+@pytest.mark.parametrize("value", ["abc", "2.5", "0", "-3"])
+def test_start_with_a_bad_limit_variable_names_it_in_one_sentence(monkeypatch, value):
+    monkeypatch.setenv("FDET_MAX_FACES", value)
+    with pytest.raises(SystemExit) as exit_info:
+        app.main([])
+    message = str(exit_info.value.code)
+    assert message.startswith("app.py: environment variable FDET_MAX_FACES must be") and repr(value) in message
+
+
+def test_limit_variables_accept_whole_numbers_with_underscores(monkeypatch):
+    from detector.config import Limits
+
+    monkeypatch.setenv("FDET_MAX_UPLOAD_BYTES", " 5_000_000 ")
+    assert Limits.from_env().max_upload_bytes == 5_000_000
+
+
 # --------------------------------------------------------------------- UI adapters
 
 

@@ -82,6 +82,15 @@ def test_bad_upload_shows_error_message_not_exception(detector):
     assert not at.image and not at.dataframe
 
 
+def test_bad_limit_variable_shows_a_message_not_an_exception(detector, monkeypatch):
+    monkeypatch.setenv("FDET_MAX_UPLOAD_BYTES", "lots")
+    at = AppTest.from_file(SCRIPT, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert "FDET_MAX_UPLOAD_BYTES must be a whole number" in at.error[0].value
+    assert not at.file_uploader
+
+
 def test_streamlit_config_sends_no_usage_statistics_and_shows_no_tracebacks():
     import tomllib
 
