@@ -20,8 +20,10 @@ import argparse
 import csv
 import json
 import os
+import queue
 import random
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -146,25 +148,67 @@ def write_history(history: list[dict], out: Path) -> None:
     plot_history(history, out / "history.png")
 
 
+def background(batches, depth: int = 3):
+    """Yield from ``batches`` as made by a worker thread, so augmentation overlaps the training step.
+
+    The worker's exceptions are re-raised in the consumer; it stops when the consumer is closed.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in batches:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(("error", exc))
+
+    threading.Thread(target=work, name="fdet-batches", daemon=True).start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "error":
+                raise item
+            if kind == "end":
+                return
+            yield item
+    finally:
+        stop.set()
+
+
 def fit(model, cfg: TrainConfig, crops, rows, train_idx, val_x, val_y, val_sources, included: set[str],
         out: Path) -> tuple[float, int]:
     """The epoch loop: balanced batches, validation per source, best checkpoint, early stopping."""
-    import tensorflow as tf
+    import keras
 
-    gen = BalancedBatches(crops, rows, train_idx, cfg)
-    spec = (tf.TensorSpec((None, cfg.input_size, cfg.input_size, 3), tf.float32), tf.TensorSpec((None, 1), tf.float32))
-    ds = tf.data.Dataset.from_generator(lambda: iter(gen), output_signature=spec).prefetch(4)
+    batches = background(iter(BalancedBatches(crops, rows, train_idx, cfg)))
     history: list[dict] = []
     best, best_epoch, wait = -1.0, -1, 0
     ckpt = out / "best.weights.h5"
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.time()
         print(f"epoch {epoch}/{cfg.epochs}", flush=True)
-        hist = model.fit(ds, steps_per_epoch=cfg.steps_per_epoch, epochs=1,
-                         verbose=1 if sys.stdout.isatty() else 2)  # a progress bar on a terminal, one line in logs
+        # A plain train_on_batch loop: measured 1.9 s per batch of 32 on 2 cores, against 3.2 s
+        # for model.fit over a tf.data generator (whose Python stage runs inside the step).
+        model.reset_metrics()
+        bar = keras.utils.Progbar(cfg.steps_per_epoch, verbose=1 if sys.stdout.isatty() else 2,
+                                  stateful_metrics=["loss", "auc"])
+        logs: dict = {}
+        for step in range(cfg.steps_per_epoch):
+            x, y = next(batches)
+            logs = {k: float(v) for k, v in model.train_on_batch(x, y, return_dict=True).items()}
+            bar.update(step + 1, list(logs.items()))
         z = predict_logits(model, val_x)
         score, per = mean_source_auc(val_y, z, val_sources, included)
-        row = {"epoch": epoch, "loss": float(hist.history["loss"][-1]), "train_auc": float(hist.history["auc"][-1]),
+        row = {"epoch": epoch, "loss": logs["loss"], "train_auc": logs["auc"],
                "val_mean_source_auc": score, **{f"val_auc_{s}": v for s, v in per.items()},
                "seconds": round(time.time() - t0, 1)}
         history.append(row)
@@ -178,6 +222,7 @@ def fit(model, cfg: TrainConfig, crops, rows, train_idx, val_x, val_y, val_sourc
             if wait >= cfg.patience:
                 print(f"early stop: no gain in mean source AUC for {cfg.patience} epochs", flush=True)
                 break
+    batches.close()  # stops the worker thread
     return best, best_epoch
 
 

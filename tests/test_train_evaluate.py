@@ -129,3 +129,19 @@ def test_compare_puts_loso_runs_side_by_side(tmp_path, capsys):
     assert json.loads((tmp_path / "cmp" / "compare.json").read_text())["a"]["mean_held_out_auc"] == pytest.approx(0.7)
     with pytest.raises(SystemExit):
         loso.main(["--compare", "no-equals-sign", "--out", str(tmp_path / "cmp")])
+
+
+def test_background_batches_keep_order_and_hand_over_worker_errors():
+    assert list(train.background(iter(range(10)), depth=2)) == list(range(10))
+
+    def broken():
+        yield 1
+        raise RuntimeError("augmentation failed")
+
+    out = train.background(broken())
+    assert next(out) == 1
+    with pytest.raises(RuntimeError, match="augmentation failed"):
+        next(out)
+    endless = train.background(iter(lambda: 0, 1), depth=1)  # an infinite source, as in training
+    assert next(endless) == 0
+    endless.close()  # must not hang
