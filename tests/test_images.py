@@ -260,7 +260,9 @@ def test_limits_from_env_reads_every_variable(monkeypatch):
 
 def test_limits_from_env_refuses_non_integers(monkeypatch):
     monkeypatch.setenv("FDET_MAX_FACES", "lots")
-    with pytest.raises(ValueError, match="FDET_MAX_FACES"):
+    from detector.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="FDET_MAX_FACES must be a whole number"):
         Limits.from_env()
 
 
