@@ -157,11 +157,10 @@ def cross_fitted_metrics(p: np.ndarray, y: np.ndarray, sources: np.ndarray, grou
     table = {}
     for src in sorted(set(sources.tolist())) + ["overall"]:
         m = np.ones(len(y), bool) if src == "overall" else sources == src
-        yy, fake = y[m], cf["fake"][m]
-        rates = ([float(fake[yy == 1].mean())] if (yy == 1).any() else []) + \
-                ([float((~fake[yy == 0]).mean())] if (yy == 0).any() else [])
-        table[src] = {"n": int(m.sum()), "ece": metrics.ece(yy, cf["p"][m]), "balanced_accuracy": float(np.mean(rates)),
-                      "false_positive_rate": float(fake[yy == 0].mean()) if (yy == 0).any() else None}
+        decided = metrics.decision_metrics(y[m], cf["fake"][m], 0.5)  # the per-fold decisions, as 0/1
+        table[src] = {"n": int(m.sum()), "ece": metrics.ece(y[m], cf["p"][m]),
+                      "balanced_accuracy": decided["balanced_accuracy"],
+                      "false_positive_rate": decided["false_positive_rate"]}
     return {"folds": cf["fits"], "metrics": table}
 
 

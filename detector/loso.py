@@ -19,6 +19,7 @@ import argparse
 import json
 from pathlib import Path
 
+from .card import compare_table
 from .prepare import default_prepared_dir, load_prepared
 from .train import parse_args, train
 
@@ -39,24 +40,9 @@ def compare(runs: list[str], out: Path) -> str:
         r["mean_val_auc"] = sum(val) / len(val) if val else None
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(table, indent=2))
-    md = compare_markdown(table)
+    md = compare_table(table)
     (out / "compare.md").write_text(md)
     return md
-
-
-def compare_markdown(table: dict) -> str:
-    """The ``compare.json`` table as Markdown: one row per recipe."""
-    sources = sorted({s for r in table.values() for s in r["folds"]})
-    lines = ["| recipe | " + " | ".join(f"AUC on unseen {s}" for s in sources)
-             + " | mean, unseen | mean val AUC, trained sources |", "|---|" + "---|" * (len(sources) + 2)]
-    for name, r in table.items():
-        cells = [_f(r["folds"].get(s, {}).get("held_out_auc")) for s in sources]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {_f(r['mean_held_out_auc'])} | {_f(r['mean_val_auc'])} |")
-    return "\n".join(lines) + "\n"
-
-
-def _f(v) -> str:
-    return "–" if v is None else f"{v:.3f}"
 
 
 def main(argv: list[str] | None = None) -> None:
