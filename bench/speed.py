@@ -285,11 +285,14 @@ def face_detector_study(det, sets: dict[str, list[tuple[str, Any]]], quick: bool
 
     plan = QUICK if quick else FULL
     margin = det.crop_cfg.margin
-    compiled = MtcnnFaceFinder(compiled=True)
-    compiled.warmup()
-    candidates: list[tuple[str, Any, int]] = [(f"mtcnn@{s}", compiled, s) for s in plan["mtcnn_sides"]]
+    lite = MtcnnFaceFinder(engine="tflite")
+    lite.warmup()
+    candidates: list[tuple[str, Any, int]] = [(f"mtcnn@{s}", lite, s) for s in plan["mtcnn_sides"]]
+    graph = MtcnnFaceFinder(engine="graph")
+    graph.warmup()
+    candidates.append(("mtcnn-graph@320 (tf.function networks, the previous default)", graph, 320))
     if plan["eager_reference"]:
-        candidates.append(("mtcnn-eager@480 (mtcnn's own path, as before)", MtcnnFaceFinder(compiled=False), 480))
+        candidates.append(("mtcnn-eager@480 (mtcnn's own path, as before)", MtcnnFaceFinder(engine="eager"), 480))
     candidates += [(f"haar@{s}", HaarFaceFinder(), s) for s in plan["haar_sides"]]
 
     def crop_of(faces, rgb):
@@ -330,7 +333,7 @@ def face_detector_study(det, sets: dict[str, list[tuple[str, Any]]], quick: bool
         out[name] = row
     finder = det.finder
     out["_default"] = {"name": finder.name, "det_max_side": getattr(finder, "det_max_side", None),
-                       "compiled": getattr(finder, "compiled", None)}
+                       "engine": getattr(finder, "engine", None)}
     return out
 
 
@@ -382,12 +385,24 @@ def worker(args: argparse.Namespace) -> None:
         from detector.faces import MtcnnFaceFinder
 
         before = copy.copy(det)
-        before.finder = MtcnnFaceFinder(det_max_side=480, compiled=False)
+        before.finder = MtcnnFaceFinder(det_max_side=480, engine="eager")
         r["e2e_with_previous_face_finder"] = time_e2e(before, first_photo, args.repeats)
     scan_files = inputs["shared"] + [p["path"] for p in inputs["package"]]
     r["scan"] = scan_throughput(det, scan_files)
     r["model_only"] = model_only_throughput(det)
     r["peak_rss_mb"] = peak_rss_mb()
+    r["engine"] = det.engine
+    if det.engine == "tflite" and not args.quick:
+        # What the TF Lite copy buys: the same model, same photo, in TensorFlow.
+        import copy
+
+        from explain.gradcam import CamExplainer
+
+        in_tf = copy.copy(det)
+        in_tf.explainer = CamExplainer(det.model, det.config.cam_layer)
+        in_tf.explainer.warmup((1,))
+        r["e2e_tensorflow_engine"] = time_e2e(in_tf, first_photo, args.repeats)
+        r["model_only_tensorflow_engine"] = model_only_throughput(in_tf)
 
     if args.worker == "ours":
         from detector.errors import DetectorError
@@ -555,6 +570,11 @@ def table(report: dict[str, Any]) -> str:
         if prev:
             lines.append(f"{who} with the previous face finder (eager MTCNN at 480 px): e2e p50 "
                          f"{prev['total']['p50']:.0f} ms, faces {prev['faces']['p50']:.0f} ms")
+        in_tf = report[who].get("e2e_tensorflow_engine", {}).get("stages_ms", {})
+        if in_tf:
+            lines.append(f"{who} with the classifier in TensorFlow instead of TF Lite: e2e p50 "
+                         f"{in_tf['total']['p50']:.0f} ms, model+Grad-CAM {in_tf['model']['p50']:.0f} ms, model only "
+                         f"{report[who]['model_only_tensorflow_engine']['crops_per_s']:.0f} crops/s")
     lines.append("targets: " + "; ".join(
         f"{k} {v['target']}: {v['value']} ({'met' if v['met'] else 'not met' if v['met'] is False else 'n/a'})"
         for k, v in report["targets"].items()))

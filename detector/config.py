@@ -60,6 +60,10 @@ class CropConfig:
     min_face: int = 24  # faces smaller than this (px) are ignored by the detector
 
 
+# Face detector names the CLIs and FDET_FACE_DETECTOR accept; "auto" is detector.faces.AUTO.
+FACE_DETECTORS = ("auto", "mtcnn", "haar")
+
+
 @dataclass
 class Settings:
     limits: Limits = field(default_factory=Limits.from_env)
@@ -68,3 +72,5 @@ class Settings:
     face_detector: str = field(default_factory=lambda: os.environ.get("FDET_FACE_DETECTOR", "auto"))
     # "fused" (one compiled pass for label + maps) or "tf-keras-vis" (the library's own Gradcam classes)
     cam_backend: str = field(default_factory=lambda: os.environ.get("FDET_CAM_BACKEND", "fused"))
+    # "auto" runs the classifier's TF Lite copy when the model folder has a valid one; "tf" never does
+    engine: str = field(default_factory=lambda: os.environ.get("FDET_ENGINE", "auto"))

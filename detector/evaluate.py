@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from . import calibration, metrics
 from .augment import PERTURBATIONS
+from .config import FACE_DETECTORS
 from .data import read_dataset
 from .model import load_bundle
 from .prepare import load_prepared, prepare
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--limit", type=int, default=0, help="only the first N rows (quick check)")
     ap.add_argument("--prepared", default="", help="reuse this crop cache (from detector.prepare, e.g. the training "
                     "one) instead of cropping --data again; rows are filtered by --split")
-    ap.add_argument("--face-detector", default="auto", choices=["auto", "mtcnn", "haar"], help="face detector for cropping")
+    ap.add_argument("--face-detector", default="auto", choices=FACE_DETECTORS, help="face detector for cropping")
     a = ap.parse_args(argv)
     names = None if a.perturb == "all" else ([] if a.perturb == "none" else a.perturb.split(","))
     for n in names or []:

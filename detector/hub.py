@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .config import DEFAULT_MODEL_DIR
 from .errors import ModelError
-from .model import CONFIG_FILE, MODEL_FILE, read_config, sha256_file
+from .model import CONFIG_FILE, LITE_FILE, MODEL_FILE, read_config, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,10 @@ REPO_ENV = "FDET_HF_REPO"
 REVISION_ENV = "FDET_HF_REVISION"
 DEFAULT_REVISION = "main"
 REQUIRED_FILES = (CONFIG_FILE, MODEL_FILE)  # the card first: it is small and names the hash
+# The TF Lite copy only makes inference faster (checked against its card's hashes when loaded).
 # The card travels as README.md on the Hub (that is the page people see); MODEL_CARD.md if
 # someone uploaded it under its project name.
-OPTIONAL_FILES = ("MODEL_CARD.md", "README.md")
+OPTIONAL_FILES = (LITE_FILE, "MODEL_CARD.md", "README.md")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -119,8 +120,8 @@ def download_model(repo_id: str, revision: str = DEFAULT_REVISION, offline: bool
     for name in OPTIONAL_FILES:
         try:
             hf_hub_download(repo_id=repo_id, filename=name, revision=revision, local_files_only=offline)
-        except _network_errors() as exc:  # the card is nice to have, never a reason to fail
-            log.debug("model card %s not fetched from %s: %s", name, repo_id, exc)
+        except _network_errors() as exc:  # nice to have, never a reason to fail
+            log.debug("optional file %s not fetched from %s: %s", name, repo_id, exc)
     return folder
 
 

@@ -6,7 +6,10 @@ probability.  The ImageNet normalisation lives inside the model, the head is
 nested models) so Grad-CAM tools can reach its last convolution by name.
 
 A saved model is a folder: ``model.keras`` plus ``model.json`` (input size, threshold,
-temperature, Grad-CAM layer, SHA-256 of the weights file, metrics).  Loading checks the hash,
+temperature, Grad-CAM layer, SHA-256 of the weights file, metrics), and ``model.tflite``: the
+same network converted to TF Lite for fast CPU inference, returning the CAM layer's features, the
+logit and the probability (checked against the Keras model when written; used only while its
+recorded source hash matches ``model.keras``).  Loading checks the hash,
 uses Keras ``safe_mode`` and refuses ``Lambda`` layers, so a model file from the internet cannot
 run code.  Calibration (temperature ``T``) is folded into the ``logit`` layer when saving, so the
 model's output *is* the calibrated probability; ``model.json`` keeps ``T`` for the record.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +30,11 @@ import numpy as np
 from . import backbone as bb
 from .errors import ModelError
 
+log = logging.getLogger(__name__)
+
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "model.json"
+LITE_FILE = "model.tflite"  # the same network converted for fast CPU inference (detector.lite)
 
 
 @dataclass
@@ -43,6 +50,8 @@ class ModelConfig:
     cam_layer: str = bb.LAST_CONV_LAYER
     crop_margin: float = 1.3
     sha256: str = ""
+    lite_sha256: str = ""  # SHA-256 of model.tflite ...
+    lite_source_sha256: str = ""  # ... and of the model.keras it was converted from
     trained_on: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
@@ -134,8 +143,58 @@ def _json_safe(obj):
     return obj
 
 
-def save_bundle(model: keras.Model, config: ModelConfig, out_dir: str | Path) -> Path:
-    """Write ``model.keras`` and ``model.json`` (with the weights' SHA-256) into ``out_dir``."""
+def forward_graph(model: keras.Model, cam_layer: str):
+    """``tf.function``: crops (N, s, s, 3) -> [CAM-layer features, logit (N,), probability (N,)]."""
+    import tensorflow as tf
+
+    size = int(model.input_shape[1])
+    graph = keras.Model(model.inputs, [model.get_layer(cam_layer).output, model.get_layer("logit").output,
+                                       model.output])
+
+    def forward(x):
+        features, logit, prob = graph(x, training=False)
+        return features, tf.reshape(logit, [-1]), tf.reshape(prob, [-1])
+
+    return tf.function(forward, autograph=False,
+                       input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)])
+
+
+def write_lite(model: keras.Model, config: ModelConfig, out_dir: str | Path) -> bool:
+    """Convert ``model`` to ``model.tflite`` in ``out_dir`` and record its hashes in ``config``.
+
+    The conversion is checked on a probe batch (probabilities within 1e-4 of Keras).  Returns
+    False, leaving no file and blank hashes, when conversion fails: the bundle then runs in TF.
+    """
+    from . import lite
+
+    out = Path(out_dir)
+    config.lite_sha256 = config.lite_source_sha256 = ""
+    (out / LITE_FILE).unlink(missing_ok=True)
+    try:
+        fn = forward_graph(model, config.cam_layer)
+        content = lite.convert(fn)
+        probe = np.random.default_rng(0).uniform(0, 255, (3, config.input_size, config.input_size, 3))
+        probe = probe.astype(np.float32)
+        got = lite.LiteRunner(content)(probe)
+        want = [np.asarray(t) for t in fn(probe)]
+        if not all(g.shape == w.shape for g, w in zip(got, want, strict=True)) or \
+                np.abs(got[2] - want[2]).max() > 1e-4 or np.abs(got[1] - want[1]).max() > 1e-3:
+            raise ValueError("converted model does not reproduce the Keras model")
+    except Exception as exc:  # noqa: BLE001 - the converter raises many types; TF inference still works
+        log.warning("No TF Lite copy written for %s (%s); the model will run in TensorFlow.", out, exc)
+        return False
+    (out / LITE_FILE).write_bytes(content)
+    config.lite_sha256 = sha256_file(out / LITE_FILE)
+    config.lite_source_sha256 = config.sha256
+    return True
+
+
+def write_config(config: ModelConfig, out_dir: str | Path) -> None:
+    (Path(out_dir) / CONFIG_FILE).write_text(json.dumps(_json_safe(asdict(config)), indent=2, allow_nan=False) + "\n")
+
+
+def save_bundle(model: keras.Model, config: ModelConfig, out_dir: str | Path, lite: bool = True) -> Path:
+    """Write ``model.keras``, ``model.tflite`` and ``model.json`` (with their SHA-256) into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # A fresh copy carries no optimizer state: a third of the size, and nothing to resume by accident.
@@ -143,8 +202,29 @@ def save_bundle(model: keras.Model, config: ModelConfig, out_dir: str | Path) ->
     clean.set_weights(model.get_weights())
     clean.save(out / MODEL_FILE)
     config.sha256 = sha256_file(out / MODEL_FILE)
-    (out / CONFIG_FILE).write_text(json.dumps(_json_safe(asdict(config)), indent=2, allow_nan=False) + "\n")
+    if lite:
+        write_lite(clean, config, out)
+    else:
+        config.lite_sha256 = config.lite_source_sha256 = ""
+        (out / LITE_FILE).unlink(missing_ok=True)
+    write_config(config, out)
     return out
+
+
+def read_lite(model_dir: str | Path, config: ModelConfig) -> bytes | None:
+    """The bundle's ``model.tflite`` when it is there, intact and converted from this ``model.keras``."""
+    path = Path(model_dir) / LITE_FILE
+    if not path.is_file() or not config.lite_sha256:
+        return None
+    if config.lite_source_sha256 != config.sha256:
+        log.warning("Ignoring %s: it was converted from another model.keras (re-export with "
+                    "`python -m detector export-lite %s`).", path, model_dir)
+        return None
+    content = path.read_bytes()
+    if hashlib.sha256(content).hexdigest() != config.lite_sha256:
+        log.warning("Ignoring %s: it does not match its model card (modified or truncated).", path)
+        return None
+    return content
 
 
 def read_config(model_dir: str | Path) -> ModelConfig:

@@ -15,24 +15,35 @@ from pathlib import Path
 
 import numpy as np
 
-from explain.gradcam import METHODS, CamExplainer
+from explain.gradcam import BACKENDS, METHODS, CamExplainer
 from explain.overlay import BoxLabel, paste_heatmaps, render
 
-from .config import CropConfig, Limits, Settings
+from .config import FACE_DETECTORS, CropConfig, Limits, Settings
+from .errors import ConfigError
 from .faces import FaceBox, crop_square, get_face_finder, square_crop_box
 from .images import ImageInput, LoadedImage, load_image
-from .model import load_bundle
+from .lite import LiteRunner
+from .model import load_bundle, read_lite
 from .results import DetectionResult, FaceResult
 
 log = logging.getLogger(__name__)
 UNSURE_BAND = 0.15  # |p - threshold| below this is reported as uncertain
+ENGINES = ("auto", "tf")  # auto: the TF Lite copy when the model folder has a valid one
+
+
+def _choice(variable: str, value: str, allowed: tuple[str, ...]) -> str:
+    """``value`` if allowed, else a one-sentence :class:`ConfigError` naming the setting."""
+    if value not in allowed:
+        raise ConfigError(f"{variable} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
 
 
 class Detector:
     """Loads the model once; ``analyze`` is safe to call from several threads."""
 
     def __init__(self, model_dir: str | Path | None = None, face_detector: str | None = None,
-                 limits: Limits | None = None, warmup: bool = True, cam_backend: str | None = None):
+                 limits: Limits | None = None, warmup: bool = True, cam_backend: str | None = None,
+                 engine: str | None = None):
         settings = Settings()
         self.limits = limits or settings.limits
         t0 = time.perf_counter()
@@ -41,10 +52,16 @@ class Detector:
 
             model_dir = resolve_model_dir()
         self.model_dir = Path(model_dir or settings.model_dir)
+        engine = _choice("FDET_ENGINE", engine or settings.engine or "auto", ENGINES)
+        cam_backend = _choice("FDET_CAM_BACKEND", cam_backend or settings.cam_backend or "fused", BACKENDS)
+        face_detector = _choice("FDET_FACE_DETECTOR", face_detector or settings.face_detector or "auto", FACE_DETECTORS)
         self.model, self.config = load_bundle(self.model_dir)
-        self.explainer = CamExplainer(self.model, self.config.cam_layer, backend=cam_backend or settings.cam_backend)
+        lite = read_lite(self.model_dir, self.config) if engine == "auto" else None
+        forward = LiteRunner(lite) if lite is not None else None
+        self.engine = "tflite" if forward is not None else "tensorflow"
+        self.explainer = CamExplainer(self.model, self.config.cam_layer, backend=cam_backend, forward=forward)
         self.crop_cfg = CropConfig(margin=self.config.crop_margin)
-        self.finder = get_face_finder(face_detector or settings.face_detector, self.crop_cfg)
+        self.finder = get_face_finder(face_detector, self.crop_cfg)
         if warmup:
             # Only the label + heatmap graph the apps answer with; the heatmap-free graph (batch
             # scans) is traced on its first use, which keeps ~1 s off the app's cold start.
@@ -60,7 +77,7 @@ class Detector:
         c = self.config
         return {"name": c.name, "version": c.version, "architecture": c.architecture,
                 "input_size": c.input_size, "threshold": c.threshold, "temperature": round(c.temperature, 4),
-                "face_detector": self.finder.name}
+                "face_detector": self.finder.name, "engine": self.engine}
 
     def label_for(self, p: float) -> str:
         return "fake" if p >= self.threshold else "real"

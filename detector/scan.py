@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from .config import FACE_DETECTORS
 from .data import IMAGE_SUFFIXES
 from .errors import DetectorError
 from .images import LoadedImage, load_image
@@ -367,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="heatmap method when heatmaps are on (default gradcam++)")
     p.add_argument("--opacity", type=float, default=0.5, help="heatmap strength in the HTML overlays, 0..1 (default 0.5)")
     p.add_argument("--model-dir", help="model folder (model.keras + model.json); default $FDET_MODEL_DIR or assets/model")
-    p.add_argument("--face-detector", choices=("auto", "mtcnn", "haar"),
+    p.add_argument("--face-detector", choices=FACE_DETECTORS,
                    help="face finder (default $FDET_FACE_DETECTOR or auto = mtcnn)")
     p.add_argument("--frames", type=int, default=16, metavar="N", help="videos: frames sampled per video (default 16)")
     p.add_argument("--stride", type=int, metavar="S",

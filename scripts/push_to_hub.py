@@ -4,9 +4,10 @@
     huggingface-cli login                                                        # or set HF_TOKEN
     python scripts/push_to_hub.py --repo-id you/fdet-mobilenetv2 --revision main
 
-Uploads ``model.keras``, ``model.json`` and ``MODEL_CARD.md`` (as the repository's
-``README.md``, the page the Hub shows) in one commit.  Before anything leaves the machine the
-weights are checked against the SHA-256 in ``model.json``: a folder whose files do not match
+Uploads ``model.keras``, ``model.json``, ``model.tflite`` (the fast CPU copy, when the folder has
+one) and ``MODEL_CARD.md`` (as the repository's ``README.md``, the page the Hub shows) in one
+commit.  Before anything leaves the machine the weights (and the TF Lite copy) are checked against
+the SHA-256 in ``model.json``: a folder whose files do not match
 would be refused by every app that downloads it (``detector.hub.verify_bundle``), so it is
 refused here first.  ``--dry-run`` prints exactly what would be uploaded -- names, sizes and
 SHA-256 -- and touches no network.
@@ -26,7 +27,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "assets" / "model"
 # (file in the model folder, name in the Hub repository, required)
-FILES = (("model.keras", "model.keras", True), ("model.json", "model.json", True), ("MODEL_CARD.md", "README.md", False))
+FILES = (("model.keras", "model.keras", True), ("model.json", "model.json", True), ("model.tflite", "model.tflite", False),
+         ("MODEL_CARD.md", "README.md", False))
 
 EXIT_OK, EXIT_UPLOAD_FAILED, EXIT_BAD_BUNDLE = 0, 1, 2
 
@@ -75,6 +77,10 @@ def plan_upload(model_dir: str | Path) -> list[Upload]:
     if weights.sha256 != expected:
         raise BundleError(f"{weights.source} does not match model.json (SHA-256 {weights.sha256[:12]}... "
                           f"expected {expected[:12]}...); re-save the model before publishing it.")
+    lite = next((u for u in plan if u.path_in_repo == "model.tflite"), None)
+    if lite is not None and (lite.sha256 != card.get("lite_sha256") or card.get("lite_source_sha256") != expected):
+        raise BundleError(f"{lite.source} does not match model.json (or was converted from other weights); "
+                          f"re-export it with `python -m detector export-lite {model_dir}` before publishing.")
     return plan
 
 

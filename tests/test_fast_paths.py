@@ -1,7 +1,7 @@
 """The speed-ups change how fast things are, never what comes out.
 
-* MTCNN's networks run as compiled graphs: the same boxes, scores and landmarks as the
-  library's own eager path, one trace per network whatever the image size.
+* MTCNN's networks run converted to TF Lite (default) or as compiled graphs: the same boxes,
+  scores and landmarks as the library's own eager path; the graphs trace once whatever the size.
 * The heatmap blend only computes the rectangle where there is heat: the same pixels as the
   whole-image formula.
 """
@@ -19,40 +19,66 @@ from explain.overlay import render as render_overlay
 def finders():
     from detector.faces import MtcnnFaceFinder
 
-    compiled = MtcnnFaceFinder(compiled=True)
-    compiled.warmup()
-    return compiled, MtcnnFaceFinder(compiled=False)
+    out = {engine: MtcnnFaceFinder(engine=engine) for engine in MtcnnFaceFinder.ENGINES}
+    for finder in out.values():
+        finder.warmup()
+    return out
 
 
-def test_the_networks_are_compiled(finders):
-    compiled, eager = finders
-    assert compiled.compiled and not eager.compiled
+def test_each_engine_runs_its_own_networks(finders):
+    kinds = {engine: [type(net).__name__ for net in f.networks] for engine, f in finders.items()}
+    assert kinds["tflite"] == ["_LiteNet"] * 3
+    assert kinds["graph"] == ["_CompiledNet"] * 3
+    assert not {"_LiteNet", "_CompiledNet"} & set(kinds["eager"])
+    assert {engine: f.engine for engine, f in finders.items()} == {e: e for e in finders}
 
 
+def test_the_default_engine_is_tflite():
+    from detector.faces import get_face_finder
+
+    assert get_face_finder("mtcnn").engine == "tflite"
+
+
+def test_an_unknown_engine_is_refused():
+    from detector.faces import MtcnnFaceFinder
+
+    with pytest.raises(ValueError, match="engine"):
+        MtcnnFaceFinder(engine="onnx")
+
+
+def same_faces(a, b) -> bool:
+    return ([f.as_list() for f in a] == [f.as_list() for f in b] and [f.landmarks for f in a] == [f.landmarks for f in b]
+            and np.allclose([f.score for f in a], [f.score for f in b], atol=1e-4))
+
+
+@pytest.mark.parametrize("engine", ["tflite", "graph"])
 @pytest.mark.parametrize("photo", ["astronaut", "hopper", "no_face"])
-def test_compiled_mtcnn_finds_exactly_what_mtcnn_finds(request, finders, photo):
+def test_fast_engines_find_exactly_what_mtcnn_finds(request, finders, engine, photo):
     rgb = request.getfixturevalue(photo)
-    compiled, eager = finders
-    a, b = compiled.detect(rgb), eager.detect(rgb)
-    assert [f.as_list() for f in a] == [f.as_list() for f in b]
-    assert [f.landmarks for f in a] == [f.landmarks for f in b]
-    assert np.allclose([f.score for f in a], [f.score for f in b], atol=1e-5)
+    assert same_faces(finders[engine].detect(rgb), finders["eager"].detect(rgb))
 
 
-def test_a_group_photo_gives_the_same_faces_both_ways(finders, astronaut):
+@pytest.mark.parametrize("engine", ["tflite", "graph"])
+def test_a_group_photo_gives_the_same_faces_every_way(finders, astronaut, engine):
     group = np.tile(astronaut, (2, 2, 1))
-    compiled, eager = finders
-    a, b = compiled.detect(group), eager.detect(group)
-    assert len(a) == 4
-    assert [f.as_list() for f in a] == [f.as_list() for f in b]
+    faces = finders[engine].detect(group)
+    assert len(faces) == 4
+    assert same_faces(faces, finders["eager"].detect(group))
 
 
-def test_warmup_traces_each_network_once_and_no_image_size_retraces(finders, astronaut, hopper):
-    compiled, _ = finders
+def test_lite_networks_answer_an_empty_batch_with_empty_outputs(finders):
+    r_net = finders["tflite"].networks[1]
+    empty = r_net(np.zeros((0, 24, 24, 3), np.float32))
+    full = r_net(np.zeros((3, 24, 24, 3), np.float32))
+    assert [e.shape[1:] for e in empty] == [f.shape[1:] for f in full]
+    assert all(e.shape[0] == 0 for e in empty) and all(f.shape[0] == 3 for f in full)
+
+
+def test_graph_engine_traces_each_network_once_whatever_the_image_size(finders, astronaut, hopper):
+    graph = finders["graph"]
     for rgb in (astronaut, hopper, astronaut[:300, :200], np.tile(astronaut, (2, 1, 1))):
-        compiled.detect(rgb)
-    counts = [stage._model._fn.experimental_get_tracing_count() for stage in compiled._mtcnn.stages]
-    assert counts == [1, 1, 1]
+        graph.detect(rgb)
+    assert [net._fn.experimental_get_tracing_count() for net in graph.networks] == [1, 1, 1]
 
 
 def reference_blend(rgb: np.ndarray, heat: np.ndarray, opacity: float) -> np.ndarray:

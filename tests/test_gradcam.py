@@ -125,3 +125,17 @@ def test_render_draws_boxes_in_verdict_colours(astronaut):
                                    BoxLabel((300, 300, 100, 100), "REAL 10%", False)])
     assert tuple(img[350, 10]) == (230, 57, 70)  # left edge of the fake box
     assert tuple(img[350, 300]) == (46, 160, 67)
+
+
+def test_maps_from_a_lite_forward_pass_equal_the_fused_maps(patch_model):
+    """Only the head (here a max-pool) is differentiated in TF when the forward pass runs in TF Lite."""
+    from detector.lite import LiteRunner, convert
+    from detector.model import forward_graph
+
+    model, cam = patch_model
+    x, _, _ = patch_dataset(6, np.random.default_rng(6))
+    fused = CamExplainer(model, cam).explain(x, threshold=0.5)
+    lite = CamExplainer(model, cam, forward=LiteRunner(convert(forward_graph(model, cam)))).explain(x, threshold=0.5)
+    assert np.allclose(fused.p_fake, lite.p_fake, atol=1e-5)
+    for method in ("gradcam", "gradcam++"):
+        assert np.allclose(fused.cams[method], lite.cams[method], atol=1e-4)

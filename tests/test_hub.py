@@ -216,3 +216,17 @@ def test_push_refuses_a_folder_without_weights(tmp_path):
     (bundle / "model.keras").unlink()
     out = run_push("--repo-id", "someone/fdet", "--model-dir", str(bundle), "--dry-run")
     assert out.returncode == 2 and "model.keras" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_push_takes_a_matching_lite_copy_and_refuses_a_stale_one(tmp_path):
+    bundle = make_bundle(tmp_path / "model")
+    (bundle / "model.tflite").write_bytes(b"a converted copy " * 50)
+    card = json.loads((bundle / "model.json").read_text())
+    card.update(lite_sha256=_sha(bundle / "model.tflite"), lite_source_sha256=card["sha256"])
+    (bundle / "model.json").write_text(json.dumps(card))
+    out = run_push("--repo-id", "someone/fdet", "--model-dir", str(bundle), "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert "model.tflite" in out.stdout and _sha(bundle / "model.tflite") in out.stdout
+    (bundle / "model.tflite").write_bytes(b"another copy")
+    out = run_push("--repo-id", "someone/fdet", "--model-dir", str(bundle), "--dry-run")
+    assert out.returncode == 2 and "export-lite" in out.stdout + out.stderr
