@@ -125,7 +125,7 @@ class _LiteNet:
         from .lite import LiteRunner, convert
 
         self.side = side
-        self._run = LiteRunner(convert(_CompiledNet(model, side)._fn))
+        self._run = LiteRunner(convert(_CompiledNet(model, side)._fn), shapes=24)  # P-Net: one per pyramid level
         probe = np.random.default_rng(0).uniform(-1, 1, (2, side, side, 3)).astype(np.float32)
         expected = [np.asarray(t) for t in model(probe, training=False)]
         got = self._run(probe)

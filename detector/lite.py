@@ -23,6 +23,8 @@ import os
 import re
 import threading
 import warnings
+from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 
@@ -48,35 +50,62 @@ def _output_position(name: str) -> int:
 
 
 class LiteRunner:
-    """One TF Lite model; calls are serialised (an interpreter is not re-entrant)."""
+    """One TF Lite model; calls are serialised (an interpreter is not re-entrant).
 
-    def __init__(self, content: bytes, threads: int | None = None):
+    Re-sizing an interpreter re-plans its memory (~0.2 ms for MTCNN's P-Net, whose input size changes
+    on every pyramid level), so up to ``shapes`` interpreters are kept, one per input shape, least
+    recently used dropped first.  Each holds its own copy of the packed weights: keep ``shapes`` at 1
+    for large models.
+    """
+
+    def __init__(self, content: bytes, threads: int | None = None, shapes: int = 1):
+        self._content = content
+        self._threads = threads or default_threads()
+        self._max = max(1, shapes)
+        self._cache: OrderedDict[tuple, Any] = OrderedDict()
+        probe = self._new()
+        self._inputs = [d["index"] for d in probe.get_input_details()]
+        outputs = sorted(probe.get_output_details(), key=lambda d: _output_position(d["name"]))
+        self._outputs = [d["index"] for d in outputs]
+        self.input_shape = tuple(int(d) for d in probe.get_input_details()[0]["shape_signature"])
+        self.n_outputs = len(self._outputs)
+        self._spare: Any | None = probe
+        self._lock = threading.Lock()
+
+    def _new(self):
         import tensorflow as tf
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the deprecation notice, see the module docstring
-            self._interp = tf.lite.Interpreter(model_content=content, num_threads=threads or default_threads())
-        self._inputs = [d["index"] for d in self._interp.get_input_details()]
-        outputs = sorted(self._interp.get_output_details(), key=lambda d: _output_position(d["name"]))
-        self._outputs = [d["index"] for d in outputs]
-        self._shapes: list[tuple[int, ...]] | None = None
-        self._lock = threading.Lock()
+            return tf.lite.Interpreter(model_content=self._content, num_threads=self._threads)
+
+    def _interpreter(self, shapes: tuple):
+        interp = self._cache.get(shapes)
+        if interp is not None:
+            self._cache.move_to_end(shapes)
+            return interp
+        if len(self._cache) >= self._max:
+            _, interp = self._cache.popitem(last=False)  # re-use the oldest one's interpreter
+        elif self._spare is not None:
+            interp, self._spare = self._spare, None
+        else:
+            interp = self._new()
+        for index, shape in zip(self._inputs, shapes, strict=True):
+            interp.resize_tensor_input(index, shape)
+        interp.allocate_tensors()
+        self._cache[shapes] = interp
+        return interp
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
         if len(arrays) != len(self._inputs):
             raise ValueError(f"expected {len(self._inputs)} inputs, got {len(arrays)}")
         data = [np.ascontiguousarray(a, np.float32) for a in arrays]
-        shapes = [a.shape for a in data]
         with self._lock:
-            if shapes != self._shapes:
-                for index, shape in zip(self._inputs, shapes, strict=True):
-                    self._interp.resize_tensor_input(index, shape)
-                self._interp.allocate_tensors()
-                self._shapes = shapes
+            interp = self._interpreter(tuple(a.shape for a in data))
             for index, a in zip(self._inputs, data, strict=True):
-                self._interp.set_tensor(index, a)
-            self._interp.invoke()
-            return [self._interp.get_tensor(i) for i in self._outputs]  # get_tensor copies
+                interp.set_tensor(index, a)
+            interp.invoke()
+            return [interp.get_tensor(i) for i in self._outputs]  # get_tensor copies
 
 
 def main(argv: list[str] | None = None) -> int:

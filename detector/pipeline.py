@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -19,11 +20,11 @@ from explain.gradcam import BACKENDS, METHODS, CamExplainer
 from explain.overlay import BoxLabel, paste_heatmaps, render
 
 from .config import FACE_DETECTORS, CropConfig, Limits, Settings
-from .errors import ConfigError
+from .errors import ConfigError, ModelError
 from .faces import FaceBox, crop_square, get_face_finder, square_crop_box
 from .images import ImageInput, LoadedImage, load_image
 from .lite import LiteRunner
-from .model import load_bundle, read_lite
+from .model import load_bundle, read_config, read_lite, verify_weights
 from .results import DetectionResult, FaceResult
 
 log = logging.getLogger(__name__)
@@ -55,19 +56,38 @@ class Detector:
         engine = _choice("FDET_ENGINE", engine or settings.engine or "auto", ENGINES)
         cam_backend = _choice("FDET_CAM_BACKEND", cam_backend or settings.cam_backend or "fused", BACKENDS)
         face_detector = _choice("FDET_FACE_DETECTOR", face_detector or settings.face_detector or "auto", FACE_DETECTORS)
-        self.model, self.config = load_bundle(self.model_dir)
+        self._model = None
+        self._model_lock = threading.Lock()
+        self.config = read_config(self.model_dir)
+        verify_weights(self.model_dir, self.config)
         lite = read_lite(self.model_dir, self.config) if engine == "auto" else None
-        forward = LiteRunner(lite) if lite is not None else None
-        self.engine = "tflite" if forward is not None else "tensorflow"
-        self.explainer = CamExplainer(self.model, self.config.cam_layer, backend=cam_backend, forward=forward)
+        if lite is not None and cam_backend == "fused":
+            # The TF Lite copy answers everything; the Keras model (~1.4 s to load) only on demand.
+            forward = LiteRunner(lite)
+            if tuple(forward.input_shape[1:]) != (self.config.input_size, self.config.input_size, 3) \
+                    or forward.n_outputs != 4:
+                raise ModelError(f"{self.model_dir}: model.tflite (input {forward.input_shape}, {forward.n_outputs} "
+                                 f"outputs) is not this card's model; re-export it with "
+                                 f"`python -m detector export-lite {self.model_dir}`.")
+            self.explainer = CamExplainer(forward=forward, input_size=self.config.input_size)
+            self.engine = "tflite"
+        else:
+            self.explainer = CamExplainer(self.model, self.config.cam_layer, backend=cam_backend)
+            self.engine = "tensorflow"
         self.crop_cfg = CropConfig(margin=self.config.crop_margin)
         self.finder = get_face_finder(face_detector, self.crop_cfg)
         if warmup:
-            # Only the label + heatmap graph the apps answer with; the heatmap-free graph (batch
-            # scans) is traced on its first use, which keeps ~1 s off the app's cold start.
-            self.explainer.warmup((1,), predict=False)
+            self.explainer.warmup((1,))
             self.finder.warmup()
         self.load_seconds = time.perf_counter() - t0
+
+    @property
+    def model(self):
+        """The Keras model (loaded, hash-checked, on first use when the TF Lite copy does the work)."""
+        with self._model_lock:
+            if self._model is None:
+                self._model, _ = load_bundle(self.model_dir)
+            return self._model
 
     @property
     def threshold(self) -> float:

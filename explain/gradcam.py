@@ -10,18 +10,17 @@ for faces called real, so a heatmap always shows what drove the label the user s
 
 Two back ends give the same maps (a test pins them together):
 
-* ``fused`` (default, fast): the forward pass runs once and yields the probabilities, the CAM
-  layer's features and the logit; both CAMs come from those -- no work repeated between the label
-  and the heatmap.  Either all of it is one compiled ``tf.function`` with a fixed input signature,
-  or, when a ``forward`` callable is given (the TF Lite copy of the network, 3-5x faster on a CPU),
-  the forward pass runs there and only the small head after the CAM layer is differentiated in
-  TensorFlow -- the gradient of the score with respect to the features needs nothing else;
+* ``fused`` (default, fast): one forward pass yields the probabilities, the CAM layer's features,
+  the logit and the gradient of the logit with respect to the features; both CAMs are computed from
+  those in NumPy -- no work repeated between the label and the heatmap.  The forward pass is
+  :func:`forward_function` (one compiled ``tf.function`` with a fixed input signature) or anything
+  that computes the same four arrays faster -- the project passes the TF Lite copy of that very
+  function (3-5x faster on a CPU);
 * ``tf-keras-vis``: the reference implementation (``Gradcam``/``GradcamPlusPlus`` with
   ``ReplaceToLinear`` and ``clone=True``), for anyone who wants the library's own numbers.
 
 This module knows a model only as "a Keras model with a layer named ``cam_layer`` and an output
-that is a sigmoid of a layer named ``logit``", and optionally a ``forward(crops) -> [features,
-logit, probability]`` callable that computes the same thing faster.
+that is a sigmoid of a layer named ``logit``", or as a ``forward(crops)`` callable.
 """
 
 from __future__ import annotations
@@ -37,6 +36,9 @@ METHODS = ("gradcam++", "gradcam")
 BACKENDS = ("fused", "tf-keras-vis")
 EPS = 1e-7  # keras.backend.epsilon(), as tf-keras-vis uses for normalising
 
+# crops (N, s, s, 3) float32 -> [features (N, h, w, c), logit (N,), probability (N,), d logit / d features]
+Forward = Callable[[np.ndarray], list]
+
 
 @dataclass
 class Explained:
@@ -46,138 +48,119 @@ class Explained:
     cams: dict[str, np.ndarray]  # method -> (N, h, w)
 
 
-def _normalise(cam: tf.Tensor) -> tf.Tensor:
-    lo = tf.reduce_min(cam, axis=[1, 2], keepdims=True)
-    hi = tf.reduce_max(cam, axis=[1, 2], keepdims=True)
+def forward_function(model: keras.Model, cam_layer: str):
+    """``tf.function`` crops -> [features, logit, probability, d logit / d features], any batch size.
+
+    Each crop's logit depends on its own features only, so the gradient of the *sum* of the logits
+    is every crop's own gradient; unlike the gradient of ``sign * logit`` it also converts to TF
+    Lite's built-in operations (no ``BroadcastGradientArgs``), so the TF Lite copy carries it too.
+    """
+    size = int(model.input_shape[1])
+    graph = keras.Model(model.inputs, [model.get_layer(cam_layer).output, model.get_layer("logit").output,
+                                       model.output])
+
+    def forward(x):
+        with tf.GradientTape() as tape:
+            features, logit, prob = graph(x, training=False)
+            tape.watch(features)
+            total = tf.reduce_sum(logit)
+        return features, tf.reshape(logit, [-1]), tf.reshape(prob, [-1]), tape.gradient(total, features)
+
+    # autograph=False: no Python control flow on tensors here, and skipping AutoGraph's source
+    # conversion of every Keras layer makes tracing (part of the cold start) ~40 % faster.
+    return tf.function(forward, autograph=False, reduce_retracing=True,
+                       input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)])
+
+
+def _normalise(cam: np.ndarray) -> np.ndarray:
+    lo = cam.min(axis=(1, 2), keepdims=True)
+    hi = cam.max(axis=(1, 2), keepdims=True)
     return (cam - lo) / (hi - lo + EPS)
 
 
-def gradcam_from(features: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
+def gradcam_from(features: np.ndarray, grads: np.ndarray) -> np.ndarray:
     """Grad-CAM: channel weights = mean gradient over space."""
-    weights = tf.reduce_mean(grads, axis=[1, 2], keepdims=True)
-    return tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))
+    weights = grads.mean(axis=(1, 2), keepdims=True)
+    return np.maximum((weights * features).sum(axis=-1), 0.0)
 
 
-def gradcam_plus_plus_from(features: tf.Tensor, grads: tf.Tensor, score: tf.Tensor) -> tf.Tensor:
+def gradcam_plus_plus_from(features: np.ndarray, grads: np.ndarray, score: np.ndarray) -> np.ndarray:
     """Grad-CAM++ with the exponential score, term for term as tf-keras-vis 0.8.7 computes it."""
-    s = tf.reshape(tf.exp(score), (-1, 1, 1, 1))
+    with np.errstate(over="ignore"):  # a huge score overflows exp to inf exactly as in TF
+        s = np.exp(score.astype(np.float32)).reshape(-1, 1, 1, 1)
     first = s * grads
     second = first * grads
     third = second * grads
-    global_sum = tf.reduce_sum(features, axis=[1, 2], keepdims=True)
+    global_sum = features.sum(axis=(1, 2), keepdims=True)
     denom = second * 2.0 + third * global_sum
-    denom = denom + tf.cast(tf.equal(second, 0.0), denom.dtype)
+    denom = denom + (second == 0.0)
     alphas = second / denom
-    norm = tf.reduce_sum(alphas, axis=[1, 2], keepdims=True)
-    alphas = alphas / (norm + tf.cast(tf.equal(norm, 0.0), norm.dtype))
-    weights = tf.reduce_sum(tf.nn.relu(first) * alphas, axis=[1, 2], keepdims=True)
-    return tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))
+    norm = alphas.sum(axis=(1, 2), keepdims=True)
+    alphas = alphas / (norm + (norm == 0.0))
+    weights = (np.maximum(first, 0.0) * alphas).sum(axis=(1, 2), keepdims=True)
+    return np.maximum((weights * features).sum(axis=-1), 0.0)
 
 
-def cams_from(features: tf.Tensor, grads: tf.Tensor, score: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Both normalised maps: (Grad-CAM, Grad-CAM++)."""
-    return _normalise(gradcam_from(features, grads)), _normalise(gradcam_plus_plus_from(features, grads, score))
-
-
-Forward = Callable[[np.ndarray], list]  # crops (N, s, s, 3) float32 -> [features, logit (N,), probability (N,)]
+def cams_from(features: np.ndarray, logit_grads: np.ndarray, logit: np.ndarray, prob: np.ndarray,
+              threshold: float) -> dict[str, np.ndarray]:
+    """Both normalised maps for the decision at ``threshold`` (score = +logit if fake, -logit if real)."""
+    sign = np.where(prob >= threshold, 1.0, -1.0).astype(np.float32)
+    grads = logit_grads * sign.reshape(-1, 1, 1, 1)
+    score = sign * logit
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {"gradcam": _normalise(gradcam_from(features, grads)).astype(np.float32),
+                "gradcam++": _normalise(gradcam_plus_plus_from(features, grads, score)).astype(np.float32)}
 
 
 class CamExplainer:
-    """Fused prediction + Grad-CAM/Grad-CAM++ for a Keras model (see module docstring)."""
+    """Fused prediction + Grad-CAM/Grad-CAM++ (see module docstring).
 
-    def __init__(self, model: keras.Model, cam_layer: str, backend: str = "fused", forward: Forward | None = None):
+    Give a Keras ``model`` and its ``cam_layer`` (the forward pass then runs in TensorFlow), or a
+    ``forward`` callable and ``input_size`` (the model is then only needed by ``tf-keras-vis``).
+    """
+
+    def __init__(self, model: keras.Model | None = None, cam_layer: str | None = None, backend: str = "fused",
+                 forward: Forward | None = None, input_size: int | None = None):
         if backend not in BACKENDS:
             raise ValueError(f"unknown CAM back end {backend!r}; choose one of {BACKENDS}")
-        self.model = model
-        self.cam_layer = cam_layer
+        if model is None and (forward is None or backend != "fused"):
+            raise ValueError("CamExplainer needs a Keras model unless it gets a forward pass and backend 'fused'")
         self.backend = backend
+        self.cam_layer = cam_layer
         self._tfkv: TfKerasVisCams | None = TfKerasVisCams(model, cam_layer) if backend == "tf-keras-vis" else None
-        self.input_size = int(model.input_shape[1])
-        self._graph = keras.Model(model.inputs, [model.get_layer(cam_layer).output,
-                                                 model.get_layer("logit").output, model.output])
-        # The sigmoid output layer may carry a folded temperature; we read the logit directly.
-        spec = [tf.TensorSpec((None, self.input_size, self.input_size, 3), tf.float32),
-                tf.TensorSpec((), tf.float32)]
-        # autograph=False: the graph has no Python control flow on tensors, and skipping AutoGraph's
-        # source conversion of every Keras layer cuts tracing from ~3.4 s to ~2.0 s (cold start).
-        self._fused = tf.function(self._explain_graph, input_signature=spec, reduce_retracing=True,
-                                  autograph=False)
-        self._predict = tf.function(lambda x: tf.reshape(self.model(x, training=False), [-1]),
-                                    input_signature=spec[:1], reduce_retracing=True, autograph=False)
+        if forward is None:
+            graph = forward_function(model, cam_layer)
+
+            def forward(crops: np.ndarray) -> list:
+                return [t.numpy() for t in graph(tf.convert_to_tensor(crops, tf.float32))]
+
         self.forward = forward
-        if forward is not None:
-            features = model.get_layer(cam_layer).output
-            self._head = keras.Model(features, model.get_layer("logit").output)
-            head_spec = [tf.TensorSpec((None, *features.shape[1:]), tf.float32),
-                         tf.TensorSpec((None,), tf.float32), tf.TensorSpec((), tf.float32)]
-            self._head_cams = tf.function(self._cams_from_features, input_signature=head_spec,
-                                          reduce_retracing=True, autograph=False)
+        self.input_size = int(input_size or model.input_shape[1])
 
-    def _explain_graph(self, x: tf.Tensor, threshold: tf.Tensor):
-        with tf.GradientTape() as tape:
-            features, logit, prob = self._graph(x, training=False)
-            tape.watch(features)
-            logit = tf.reshape(logit, [-1])
-            prob = tf.reshape(prob, [-1])
-            # +logit explains a "fake" verdict, -logit a "real" one.
-            sign = tf.stop_gradient(tf.where(prob >= threshold, 1.0, -1.0))
-            score = sign * logit
-        grads = tape.gradient(score, features)
-        return (prob, *cams_from(features, grads, score))
-
-    def _cams_from_features(self, features: tf.Tensor, prob: tf.Tensor, threshold: tf.Tensor):
-        """The CAMs from a forward pass made elsewhere: only the head is differentiated."""
-        with tf.GradientTape() as tape:
-            tape.watch(features)
-            logit = tf.reshape(self._head(features, training=False), [-1])
-            score = tf.where(prob >= threshold, 1.0, -1.0) * logit
-        return cams_from(features, tape.gradient(score, features), score)
-
-    def warmup(self, batch_sizes: tuple[int, ...] = (1,), predict: bool = True) -> None:
-        """Trace and run once so the first user does not pay for compilation.
-
-        ``predict=False`` traces only the fused label+heatmap graph (what the apps answer with);
-        the heatmap-free path used by scans is then traced by :meth:`warmup_predict` or on first use.
-        """
+    def warmup(self, batch_sizes: tuple[int, ...] = (1,)) -> None:
+        """Trace/run once so the first user does not pay for compilation."""
         for n in batch_sizes:
-            if self.forward is not None:
-                self.explain(np.zeros((n, self.input_size, self.input_size, 3), np.float32))
-            else:
-                self._fused(tf.zeros((n, self.input_size, self.input_size, 3), tf.float32), tf.constant(0.5))
-        if predict:
-            self.warmup_predict(batch_sizes)
-
-    def warmup_predict(self, batch_sizes: tuple[int, ...] = (1,)) -> None:
-        """Trace the probabilities-only graph (safe to run in a background thread)."""
-        for n in batch_sizes:
-            self.predict(np.zeros((n, self.input_size, self.input_size, 3), np.float32))
+            self.explain(np.zeros((n, self.input_size, self.input_size, 3), np.float32))
 
     def predict(self, crops: np.ndarray, batch: int = 64) -> np.ndarray:
-        """Probabilities only (no gradients): the fast path for batch scans."""
+        """Probabilities only, in batches of ``batch``: the path for batch scans."""
         if len(crops) == 0:
             return np.zeros((0,), np.float32)
-        chunks = [np.asarray(crops[s:s + batch], np.float32) for s in range(0, len(crops), batch)]
-        if self.forward is not None:
-            return np.concatenate([self.forward(c)[2] for c in chunks])
-        return np.concatenate([self._predict(tf.convert_to_tensor(c)).numpy() for c in chunks])
+        return np.concatenate([np.asarray(self.forward(np.asarray(crops[s:s + batch], np.float32))[2])
+                               for s in range(0, len(crops), batch)])
 
     def explain(self, crops: np.ndarray, threshold: float = 0.5) -> Explained:
-        """Probabilities and both CAMs for a batch of crops (one compiled pass with ``fused``)."""
+        """Probabilities and both CAMs for a batch of crops (one forward pass with ``fused``)."""
         if len(crops) == 0:
             empty = np.zeros((0, 1, 1), np.float32)
             return Explained(np.zeros((0,), np.float32), {m: empty for m in METHODS})
+        crops = np.asarray(crops, np.float32)
         if self._tfkv is not None:
             prob = self.predict(crops)
             signs = np.where(prob >= threshold, 1.0, -1.0)
             return Explained(prob, {m: self._tfkv(crops, signs, m) for m in METHODS})
-        if self.forward is not None:
-            features, _, prob = self.forward(np.asarray(crops, np.float32))
-            cam, campp = self._head_cams(tf.convert_to_tensor(features), tf.convert_to_tensor(prob),
-                                         tf.constant(float(threshold)))
-            return Explained(np.asarray(prob), {"gradcam": cam.numpy(), "gradcam++": campp.numpy()})
-        prob, cam, campp = self._fused(tf.convert_to_tensor(np.asarray(crops, np.float32)),
-                                       tf.constant(float(threshold)))
-        return Explained(prob.numpy(), {"gradcam": cam.numpy(), "gradcam++": campp.numpy()})
+        features, logit, prob, grads = (np.asarray(a) for a in self.forward(crops))
+        return Explained(prob, cams_from(features, grads, logit, prob, float(threshold)))
 
 
 class TfKerasVisCams:

@@ -128,9 +128,9 @@ def test_render_draws_boxes_in_verdict_colours(astronaut):
 
 
 def test_maps_from_a_lite_forward_pass_equal_the_fused_maps(patch_model):
-    """Only the head (here a max-pool) is differentiated in TF when the forward pass runs in TF Lite."""
+    """The TF Lite copy of the forward pass carries the gradient through the head (here a max-pool)."""
     from detector.lite import LiteRunner, convert
-    from detector.model import forward_graph
+    from explain.gradcam import forward_function as forward_graph
 
     model, cam = patch_model
     x, _, _ = patch_dataset(6, np.random.default_rng(6))

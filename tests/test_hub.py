@@ -170,7 +170,7 @@ def test_fdet_model_dir_wins_over_the_hub(tmp_path, hub_env):
 
     hub_env.setenv("FDET_MODEL_DIR", str(tmp_path))
     hub_env.setattr(huggingface_hub, "hf_hub_download", no_network)
-    hub_env.setattr(pipeline, "load_bundle", fake_load)
+    hub_env.setattr(pipeline, "read_config", fake_load)  # the first thing a Detector reads
     with pytest.raises(Loaded) as err:
         pipeline.Detector(warmup=False)
     assert Path(str(err.value)) == tmp_path

@@ -16,9 +16,10 @@ import pytest
 from detector.errors import ConfigError
 from detector.lite import LiteRunner, convert
 from detector.lite import main as export_main
-from detector.model import LITE_FILE, ModelConfig, build_model, forward_graph, read_config, read_lite, save_bundle
+from detector.model import LITE_FILE, ModelConfig, build_model, read_config, read_lite, save_bundle
 from detector.pipeline import Detector
 from explain.gradcam import CamExplainer
+from explain.gradcam import forward_function as forward_graph
 
 SIZE = 64
 
@@ -59,10 +60,11 @@ def test_lite_forward_equals_the_keras_model_for_any_batch_size(small_model):
     run = LiteRunner(convert(fn))
     for n in (1, 5, 2, 5):  # re-sizing back and forth
         x = crops(n, seed=n)
-        got, want = run(x), [np.asarray(t) for t in fn(x)]
+        got, want = run(x), [np.asarray(t) for t in fn(x)]  # features, logit, probability, gradient
         assert [g.shape for g in got] == [w.shape for w in want]
         assert np.allclose(got[2], want[2], atol=1e-5)
-        assert np.allclose(got[0], want[0], atol=1e-3 * max(1.0, float(np.abs(want[0]).max())))
+        for g, w in zip(got, want, strict=True):
+            assert np.allclose(g, w, atol=1e-3 * max(1.0, float(np.abs(w).max())))
 
 
 def test_runner_refuses_the_wrong_number_of_inputs(small_model):
@@ -96,6 +98,24 @@ def test_detector_runs_lite_by_default_and_tensorflow_on_request(bundle, astrona
     assert len(a.faces) == len(b.faces) == 1
     assert abs(a.faces[0].p_fake - b.faces[0].p_fake) < 1e-4
     assert a.faces[0].label == b.faces[0].label
+
+
+def test_the_keras_model_is_loaded_only_when_something_needs_it(bundle, astronaut):
+    det = Detector(bundle)
+    det.analyze(astronaut)
+    assert det._model is None
+    assert det.model.get_layer("logit") is not None  # loaded (and hash-checked) on demand
+    with pytest.raises(ValueError, match="Keras model"):
+        CamExplainer(forward=det.explainer.forward, input_size=SIZE, backend="tf-keras-vis")
+
+
+def test_tampered_weights_stop_the_detector_even_when_tf_lite_would_do_the_work(bundle):
+    from detector.errors import ModelError
+
+    with open(bundle / "model.keras", "ab") as f:
+        f.write(b"extra")
+    with pytest.raises(ModelError, match="does not match its model card"):
+        Detector(bundle, warmup=False)
 
 
 def test_a_lite_copy_of_another_model_is_ignored(bundle, caplog):
