@@ -13,9 +13,9 @@ speed and recall for both):
   24/25 at 5x5 (3.3 %).
   Many images can be detected in one batched call (used by ``detector.prepare``).
   The library runs its three small networks eagerly with TensorFlow, layer by layer, once per
-  pyramid level.  Here they are converted to TF Lite at start-up and run with XNNPACK kernels
-  (``engine="tflite"``, the default): the same boxes to the pixel, P-Net 4-6x faster on a 192 px
-  pyramid level than TF's own kernels.  ``engine="graph"`` (one compiled ``tf.function`` per
+  pyramid level.  Here they run in TF Lite with XNNPACK kernels (``engine="tflite"``, the default;
+  flatbuffers shipped in ``assets/mtcnn``, checked against the wheel's networks at start-up): the
+  same boxes to the pixel, P-Net 4-6x faster on a 192 px pyramid level than TF's own kernels.  ``engine="graph"`` (one compiled ``tf.function`` per
   network, the previous default) and ``engine="eager"`` (the library's own path) remain for comparison.
 * ``haar`` (OpenCV's frontal-face cascade): faster, no landmarks, misses tight crops and profiles.
 
@@ -25,13 +25,18 @@ The crop is a square of side ``margin * max(w, h)`` centred on the box, slid ins
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .config import FACE_DETECTORS, CropConfig
+from .config import ASSETS_DIR, FACE_DETECTORS, CropConfig
+
+log = logging.getLogger(__name__)
+MTCNN_LITE_DIR = ASSETS_DIR / "mtcnn"  # MTCNN's networks as TF Lite flatbuffers (export_mtcnn_lite)
 
 
 @dataclass
@@ -114,25 +119,45 @@ class _Outputs(np.ndarray):
 
 
 class _LiteNet:
-    """One MTCNN stage network converted to TF Lite (``detector.lite``), called like the Keras model.
+    """One MTCNN stage network in TF Lite (``detector.lite``), called like the Keras model it replaces.
 
-    The conversion happens in memory at start-up (about 0.3 s a network) from the weights the
-    ``mtcnn`` wheel ships, so there is no second copy of the weights to keep in step.  Batch,
-    height and width stay open.  Both are run once on a probe batch and must agree to 1e-4.
+    The flatbuffer comes from ``assets/mtcnn/<name>.tflite`` (converted by :func:`export_mtcnn_lite`
+    from the weights the ``mtcnn`` wheel ships) or, when that file is missing or no longer matches
+    the wheel's network, from converting the network now (~0.2 s each).  Either way both are run on
+    a probe batch and must agree to 1e-4.  Batch, height and width stay open.
     """
 
-    def __init__(self, model, side: int):
+    def __init__(self, model, side: int, name: str):
         from .lite import LiteRunner, convert
 
-        self.side = side
-        self._run = LiteRunner(convert(_CompiledNet(model, side)._fn), shapes=24)  # P-Net: one per pyramid level
+        self.side, self.name = side, name
         probe = np.random.default_rng(0).uniform(-1, 1, (2, side, side, 3)).astype(np.float32)
         expected = [np.asarray(t) for t in model(probe, training=False)]
-        got = self._run(probe)
-        if len(got) != len(expected) or not all(g.shape == e.shape and np.allclose(g, e, atol=1e-4)
-                                                for g, e in zip(got, expected, strict=False)):
-            raise RuntimeError("TF Lite conversion of an MTCNN network does not reproduce it")
+        self.source = "shipped"
+        self._run = self._shipped(expected, probe)
+        if self._run is None:
+            self.source = "converted at start-up"
+            self._run = LiteRunner(convert(_CompiledNet(model, side)._fn), shapes=24)
+            if not _reproduces(self._run, probe, expected):
+                raise RuntimeError(f"TF Lite conversion of MTCNN's {name} does not reproduce it")
         self._empty = [np.zeros((0,) + e.shape[1:], np.float32) for e in expected]
+
+    def _shipped(self, expected, probe):
+        from .lite import LiteRunner
+
+        path = MTCNN_LITE_DIR / f"{self.name}.tflite"
+        if not path.is_file():
+            return None
+        try:
+            run = LiteRunner(path.read_bytes(), shapes=24)  # P-Net: one interpreter per pyramid level
+            if _reproduces(run, probe, expected):
+                return run
+        except (ValueError, RuntimeError) as exc:  # not a readable flatbuffer
+            log.warning("%s could not be loaded (%s); converting MTCNN's network instead.", path, exc)
+            return None
+        log.warning("%s does not reproduce the installed mtcnn's %s; converting it instead "
+                    "(re-export with `python -m detector export-lite --mtcnn`).", path, self.name)
+        return None
 
     def __call__(self, x, *args, **kwargs):
         x = np.asarray(x, np.float32)
@@ -143,8 +168,31 @@ class _LiteNet:
         self(np.zeros((1, self.side, self.side, 3), np.float32))
 
 
+def _reproduces(run, probe: np.ndarray, expected: list[np.ndarray]) -> bool:
+    got = run(probe)
+    return len(got) == len(expected) and all(g.shape == e.shape and np.allclose(g, e, atol=1e-4)
+                                             for g, e in zip(got, expected, strict=False))
+
+
+def export_mtcnn_lite(folder: str | Path = None) -> list[Path]:
+    """Convert MTCNN's three networks to ``<folder>/{pnet,rnet,onet}.tflite`` (default ``assets/mtcnn``)."""
+    from mtcnn import MTCNN
+
+    from .lite import convert
+
+    folder = Path(folder or MTCNN_LITE_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for stage, side, name in zip(MTCNN(device="CPU:0").stages, _STAGE_INPUT_SIDES, _STAGE_NAMES, strict=True):
+        path = folder / f"{name}.tflite"
+        path.write_bytes(convert(_CompiledNet(stage._model, side)._fn))
+        out.append(path)
+    return out
+
+
 # Input side of P-Net (any size, 12 is its smallest), R-Net and O-Net: what warm-up traces with.
 _STAGE_INPUT_SIDES = (12, 24, 48)
+_STAGE_NAMES = ("pnet", "rnet", "onet")
 
 
 class MtcnnFaceFinder:
@@ -176,8 +224,8 @@ class MtcnnFaceFinder:
             return
         if not all(hasattr(s, "_model") for s in stages):
             return
-        for stage, side in zip(stages, _STAGE_INPUT_SIDES, strict=True):
-            stage._model = _LiteNet(stage._model, side) if engine == "tflite" else _CompiledNet(stage._model, side)
+        for stage, side, name in zip(stages, _STAGE_INPUT_SIDES, _STAGE_NAMES, strict=True):
+            stage._model = _LiteNet(stage._model, side, name) if engine == "tflite" else _CompiledNet(stage._model, side)
         self.engine = engine
 
     @property

@@ -114,20 +114,37 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m detector export-lite",
         description="Write model.tflite (the same network for fast CPU inference) into a model folder and "
-                    "record its SHA-256 in model.json. Training does this itself; use it for older folders.")
-    p.add_argument("model_dir", help="model folder with model.keras and model.json")
+                    "record its SHA-256 in model.json (training does this itself; use it for older folders), "
+                    "and/or --mtcnn: MTCNN's three networks into assets/mtcnn.")
+    p.add_argument("model_dir", nargs="?", help="model folder with model.keras and model.json")
+    p.add_argument("--mtcnn", nargs="?", const="", metavar="DIR",
+                   help="also convert MTCNN's networks (into DIR, default assets/mtcnn)")
     a = p.parse_args(argv)
+    if a.model_dir is None and a.mtcnn is None:
+        p.error("give a model folder, --mtcnn, or both")
+    status = 0
+    if a.mtcnn is not None:
+        from .faces import export_mtcnn_lite
+
+        for path in export_mtcnn_lite(a.mtcnn or None):
+            print(f"wrote {path}")
+    if a.model_dir is not None:
+        status = _export_model(a.model_dir)
+    return status
+
+
+def _export_model(model_dir: str) -> int:
     from .errors import DetectorError
     from .model import LITE_FILE, load_bundle, write_config, write_lite
 
     try:
-        model, config = load_bundle(a.model_dir)
+        model, config = load_bundle(model_dir)
     except DetectorError as exc:
         print(f"error: {exc}")
         return 2
-    ok = write_lite(model, config, a.model_dir)
-    write_config(config, a.model_dir)
-    print(f"wrote {a.model_dir}/{LITE_FILE} (sha256 {config.lite_sha256[:12]}...)" if ok
+    ok = write_lite(model, config, model_dir)
+    write_config(config, model_dir)
+    print(f"wrote {model_dir}/{LITE_FILE} (sha256 {config.lite_sha256[:12]}...)" if ok
           else "conversion failed; the model folder is unchanged apart from model.json's empty TF Lite fields")
     return 0 if ok else 1
 

@@ -124,3 +124,34 @@ def test_render_with_heat_still_draws_boxes_and_heat(astronaut):
     heat = heat_with_patches(astronaut.shape[:2], [(180, 60, 120)], np.random.default_rng(1))
     out = render_overlay(astronaut, heat, [BoxLabel((190, 70, 90, 100), "REAL 10%", False)], 0.5)
     assert out.shape == astronaut.shape and not np.array_equal(out, astronaut)
+
+
+def test_the_shipped_tflite_networks_are_used(finders):
+    assert [net.source for net in finders["tflite"].networks] == ["shipped"] * 3
+
+
+def test_a_damaged_shipped_network_is_replaced_by_a_fresh_conversion(tmp_path, monkeypatch, caplog, astronaut):
+    import logging
+    import shutil
+
+    import detector.faces as faces
+
+    for path in faces.MTCNN_LITE_DIR.glob("*.tflite"):
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "rnet.tflite").write_bytes(b"not a flatbuffer")
+    onet = bytearray((tmp_path / "onet.tflite").read_bytes())
+    onet[len(onet) // 2: len(onet) // 2 + 64] = bytes(64)  # weights changed, structure intact
+    (tmp_path / "onet.tflite").write_bytes(bytes(onet))
+    monkeypatch.setattr(faces, "MTCNN_LITE_DIR", tmp_path)
+    with caplog.at_level(logging.WARNING):
+        finder = faces.MtcnnFaceFinder()
+    assert [net.source for net in finder.networks] == ["shipped", "converted at start-up", "converted at start-up"]
+    assert "rnet.tflite could not be loaded" in caplog.text and "onet.tflite does not reproduce" in caplog.text
+    assert len(finder.detect(astronaut)) == 1
+
+
+def test_export_writes_the_three_networks(tmp_path):
+    from detector.lite import main as export_main
+
+    assert export_main(["--mtcnn", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.tflite")) == ["onet.tflite", "pnet.tflite", "rnet.tflite"]
