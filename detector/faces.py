@@ -190,6 +190,48 @@ def export_mtcnn_lite(folder: str | Path = None) -> list[Path]:
     return out
 
 
+class _PyramidPNet:
+    """MTCNN's first stage (P-Net over an image pyramid) as ``mtcnn`` 1.0's ``StagePNet.__call__`` runs it,
+    with each pyramid level resized by OpenCV's area interpolation instead of one eager TF op per
+    level (the same averaging as TF's AREA resize, to ~2e-5; ~4 ms less per photo on two cores).
+    Level sizes are truncated exactly as ``mtcnn.utils.images.scale_images`` truncates them.
+    """
+
+    def __init__(self, stage):
+        self._stage = stage
+        self.id, self.name = stage.id, stage.name
+
+    @property
+    def _model(self):
+        return self._stage._model
+
+    @_model.setter
+    def _model(self, model) -> None:
+        self._stage._model = model
+
+    def __call__(self, images_normalized, images_oshapes, min_face_size=20, min_size=12, scale_factor=0.709,
+                 threshold_pnet=0.6, nms_pnet1=0.5, nms_pnet2=0.7, **kwargs):
+        from mtcnn.utils.bboxes import generate_bounding_box, resize_to_square, smart_nms_from_bboxes, upscale_bboxes
+        from mtcnn.utils.images import build_scale_pyramid
+
+        groups = [build_scale_pyramid(shape[1], shape[0], min_face_size=min_face_size, scale_factor=scale_factor)
+                  for shape in images_oshapes]
+        scales = groups[int(np.argmax([g.shape[0] for g in groups]))]
+        images = np.asarray(images_normalized, np.float32)
+        batch = images.shape[0]
+        proposals = []
+        for scale in scales:
+            h, w = (np.asarray(images.shape[1:3]) * scale).astype(np.int32)
+            level = np.stack([cv2.resize(im, (int(w), int(h)), interpolation=cv2.INTER_AREA).reshape(h, w, -1)
+                              for im in images])
+            reg, cls = self._model(level)
+            found = upscale_bboxes(generate_bounding_box(reg, cls, threshold_pnet), np.asarray([scale] * batch))
+            proposals.append(smart_nms_from_bboxes(found, threshold=nms_pnet1, method="union", initial_sort=False))
+        boxes = np.concatenate(proposals, axis=0) if proposals else np.empty((0, 6))
+        boxes = smart_nms_from_bboxes(boxes, threshold=nms_pnet2, method="union", initial_sort=True)
+        return resize_to_square(boxes)
+
+
 # Input side of P-Net (any size, 12 is its smallest), R-Net and O-Net: what warm-up traces with.
 _STAGE_INPUT_SIDES = (12, 24, 48)
 _STAGE_NAMES = ("pnet", "rnet", "onet")
@@ -226,6 +268,8 @@ class MtcnnFaceFinder:
             return
         for stage, side, name in zip(stages, _STAGE_INPUT_SIDES, _STAGE_NAMES, strict=True):
             stage._model = _LiteNet(stage._model, side, name) if engine == "tflite" else _CompiledNet(stage._model, side)
+        if engine == "tflite":
+            self._mtcnn.stages[0] = _PyramidPNet(stages[0])
         self.engine = engine
 
     @property
