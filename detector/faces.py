@@ -13,10 +13,9 @@ speed and recall for both):
   24/25 at 5x5 (3.3 %).
   Many images can be detected in one batched call (used by ``detector.prepare``).
   The library runs its three small networks eagerly with TensorFlow, layer by layer, once per
-  pyramid level.  Here they run in TF Lite with XNNPACK kernels (``engine="tflite"``, the default;
-  flatbuffers shipped in ``assets/mtcnn``, checked against the wheel's networks at start-up): the
-  same boxes to the pixel, P-Net 4-6x faster on a 192 px pyramid level than TF's own kernels.  ``engine="graph"`` (one compiled ``tf.function`` per
-  network, the previous default) and ``engine="eager"`` (the library's own path) remain for comparison.
+  pyramid level; ``detector.mtcnn_nets`` runs them in TF Lite instead (``engine="tflite"``, the
+  default): the same boxes to the pixel, 2.5-3x faster per photo.  ``engine="graph"`` (compiled
+  ``tf.function`` networks, the previous default) and ``engine="eager"`` remain for comparison.
 * ``haar`` (OpenCV's frontal-face cascade): faster, no landmarks, misses tight crops and profiles.
 
 The crop is a square of side ``margin * max(w, h)`` centred on the box, slid inside the image
@@ -25,18 +24,13 @@ The crop is a square of side ``margin * max(w, h)`` centred on the box, slid ins
 
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .config import ASSETS_DIR, FACE_DETECTORS, CropConfig
-
-log = logging.getLogger(__name__)
-MTCNN_LITE_DIR = ASSETS_DIR / "mtcnn"  # MTCNN's networks as TF Lite flatbuffers (export_mtcnn_lite)
+from .config import FACE_DETECTORS, CropConfig
 
 
 @dataclass
@@ -89,154 +83,6 @@ def _shrink(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return rgb, scale
 
 
-class _CompiledNet:
-    """One MTCNN stage network as a single compiled graph, called like the Keras model it wraps.
-
-    The input signature leaves batch, height and width open, so every pyramid level and every
-    batch of candidate patches reuses one trace instead of dispatching each layer from Python.
-    """
-
-    def __init__(self, model, side: int):
-        import tensorflow as tf
-
-        self._tf = tf
-        self.side = side
-        self._fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True, autograph=False,
-                               input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)])
-
-    def __call__(self, x, *args, **kwargs):
-        return self._fn(self._tf.convert_to_tensor(x, self._tf.float32))
-
-    def warmup(self) -> None:
-        self(self._tf.zeros((1, self.side, self.side, 3), self._tf.float32))
-
-
-class _Outputs(np.ndarray):
-    """A NumPy array that also answers ``.numpy()``, as the library expects of a TF tensor."""
-
-    def numpy(self) -> np.ndarray:
-        return self.view(np.ndarray)
-
-
-class _LiteNet:
-    """One MTCNN stage network in TF Lite (``detector.lite``), called like the Keras model it replaces.
-
-    The flatbuffer comes from ``assets/mtcnn/<name>.tflite`` (converted by :func:`export_mtcnn_lite`
-    from the weights the ``mtcnn`` wheel ships) or, when that file is missing or no longer matches
-    the wheel's network, from converting the network now (~0.2 s each).  Either way both are run on
-    a probe batch and must agree to 1e-4.  Batch, height and width stay open.
-    """
-
-    def __init__(self, model, side: int, name: str):
-        from .lite import LiteRunner, convert
-
-        self.side, self.name = side, name
-        probe = np.random.default_rng(0).uniform(-1, 1, (2, side, side, 3)).astype(np.float32)
-        expected = [np.asarray(t) for t in model(probe, training=False)]
-        self.source = "shipped"
-        self._run = self._shipped(expected, probe)
-        if self._run is None:
-            self.source = "converted at start-up"
-            self._run = LiteRunner(convert(_CompiledNet(model, side)._fn), shapes=24)
-            if not _reproduces(self._run, probe, expected):
-                raise RuntimeError(f"TF Lite conversion of MTCNN's {name} does not reproduce it")
-        self._empty = [np.zeros((0,) + e.shape[1:], np.float32) for e in expected]
-
-    def _shipped(self, expected, probe):
-        from .lite import LiteRunner
-
-        path = MTCNN_LITE_DIR / f"{self.name}.tflite"
-        if not path.is_file():
-            return None
-        try:
-            run = LiteRunner(path.read_bytes(), shapes=24)  # P-Net: one interpreter per pyramid level
-            if _reproduces(run, probe, expected):
-                return run
-        except (ValueError, RuntimeError) as exc:  # not a readable flatbuffer
-            log.warning("%s could not be loaded (%s); converting MTCNN's network instead.", path, exc)
-            return None
-        log.warning("%s does not reproduce the installed mtcnn's %s; converting it instead "
-                    "(re-export with `python -m detector export-lite --mtcnn`).", path, self.name)
-        return None
-
-    def __call__(self, x, *args, **kwargs):
-        x = np.asarray(x, np.float32)
-        outs = self._empty if x.shape[0] == 0 else self._run(x)
-        return tuple(o.view(_Outputs) for o in outs)
-
-    def warmup(self) -> None:
-        self(np.zeros((1, self.side, self.side, 3), np.float32))
-
-
-def _reproduces(run, probe: np.ndarray, expected: list[np.ndarray]) -> bool:
-    got = run(probe)
-    return len(got) == len(expected) and all(g.shape == e.shape and np.allclose(g, e, atol=1e-4)
-                                             for g, e in zip(got, expected, strict=False))
-
-
-def export_mtcnn_lite(folder: str | Path = None) -> list[Path]:
-    """Convert MTCNN's three networks to ``<folder>/{pnet,rnet,onet}.tflite`` (default ``assets/mtcnn``)."""
-    from mtcnn import MTCNN
-
-    from .lite import convert
-
-    folder = Path(folder or MTCNN_LITE_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for stage, side, name in zip(MTCNN(device="CPU:0").stages, _STAGE_INPUT_SIDES, _STAGE_NAMES, strict=True):
-        path = folder / f"{name}.tflite"
-        path.write_bytes(convert(_CompiledNet(stage._model, side)._fn))
-        out.append(path)
-    return out
-
-
-class _PyramidPNet:
-    """MTCNN's first stage (P-Net over an image pyramid) as ``mtcnn`` 1.0's ``StagePNet.__call__`` runs it,
-    with each pyramid level resized by OpenCV's area interpolation instead of one eager TF op per
-    level (the same averaging as TF's AREA resize, to ~2e-5; ~4 ms less per photo on two cores).
-    Level sizes are truncated exactly as ``mtcnn.utils.images.scale_images`` truncates them.
-    """
-
-    def __init__(self, stage):
-        self._stage = stage
-        self.id, self.name = stage.id, stage.name
-
-    @property
-    def _model(self):
-        return self._stage._model
-
-    @_model.setter
-    def _model(self, model) -> None:
-        self._stage._model = model
-
-    def __call__(self, images_normalized, images_oshapes, min_face_size=20, min_size=12, scale_factor=0.709,
-                 threshold_pnet=0.6, nms_pnet1=0.5, nms_pnet2=0.7, **kwargs):
-        from mtcnn.utils.bboxes import generate_bounding_box, resize_to_square, smart_nms_from_bboxes, upscale_bboxes
-        from mtcnn.utils.images import build_scale_pyramid
-
-        groups = [build_scale_pyramid(shape[1], shape[0], min_face_size=min_face_size, scale_factor=scale_factor)
-                  for shape in images_oshapes]
-        scales = groups[int(np.argmax([g.shape[0] for g in groups]))]
-        images = np.asarray(images_normalized, np.float32)
-        batch = images.shape[0]
-        proposals = []
-        for scale in scales:
-            h, w = (np.asarray(images.shape[1:3]) * scale).astype(np.int32)
-            level = np.stack([cv2.resize(im, (int(w), int(h)), interpolation=cv2.INTER_AREA).reshape(h, w, -1)
-                              for im in images])
-            reg, cls = self._model(level)
-            found = upscale_bboxes(generate_bounding_box(reg, cls, threshold_pnet), np.asarray([scale] * batch))
-            proposals.append(smart_nms_from_bboxes(found, threshold=nms_pnet1, method="union", initial_sort=False))
-        boxes = np.concatenate(proposals, axis=0) if proposals else np.empty((0, 6))
-        boxes = smart_nms_from_bboxes(boxes, threshold=nms_pnet2, method="union", initial_sort=True)
-        return resize_to_square(boxes)
-
-
-# Input side of P-Net (any size, 12 is its smallest), R-Net and O-Net: what warm-up traces with.
-_STAGE_INPUT_SIDES = (12, 24, 48)
-_STAGE_NAMES = ("pnet", "rnet", "onet")
-
-
 class MtcnnFaceFinder:
     """MTCNN with a shrink-first policy; thread-safe (the networks are not re-entrant)."""
 
@@ -259,28 +105,19 @@ class MtcnnFaceFinder:
         self._lock = threading.Lock()
 
     def _swap_networks(self, engine: str) -> None:
-        # mtcnn 1.0 keeps each stage's Keras model in ``stage._model`` and only ever calls it;
-        # if a future release changes that, we silently keep its eager path.
-        stages = list(getattr(self._mtcnn, "stages", []))
-        if len(stages) != len(_STAGE_INPUT_SIDES):
-            return
-        if not all(hasattr(s, "_model") for s in stages):
-            return
-        for stage, side, name in zip(stages, _STAGE_INPUT_SIDES, _STAGE_NAMES, strict=True):
-            stage._model = _LiteNet(stage._model, side, name) if engine == "tflite" else _CompiledNet(stage._model, side)
-        if engine == "tflite":
-            self._mtcnn.stages[0] = _PyramidPNet(stages[0])
-        self.engine = engine
+        from .mtcnn_nets import speed_up
+
+        self.engine = speed_up(self._mtcnn, engine)
 
     @property
     def networks(self) -> list:
-        """The stage networks as called (``_LiteNet``, ``_CompiledNet`` or the library's Keras models)."""
+        """The stage networks as called (``mtcnn_nets.LiteNet``/``CompiledNet`` or the library's Keras models)."""
         return [s._model for s in self._mtcnn.stages if hasattr(s, "_model")]
 
     def warmup(self) -> None:
         """Build/trace the networks' first run now, so the first photo does not pay for it."""
         for net in self.networks:
-            if isinstance(net, (_LiteNet, _CompiledNet)):
+            if hasattr(net, "warmup"):
                 net.warmup()
         self.detect(np.zeros((64, 64, 3), np.uint8))
 

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give a model folder, --mtcnn, or both")
     status = 0
     if a.mtcnn is not None:
-        from .faces import export_mtcnn_lite
+        from .mtcnn_nets import export_mtcnn_lite
 
         for path in export_mtcnn_lite(a.mtcnn or None):
             print(f"wrote {path}")

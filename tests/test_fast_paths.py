@@ -27,9 +27,9 @@ def finders():
 
 def test_each_engine_runs_its_own_networks(finders):
     kinds = {engine: [type(net).__name__ for net in f.networks] for engine, f in finders.items()}
-    assert kinds["tflite"] == ["_LiteNet"] * 3
-    assert kinds["graph"] == ["_CompiledNet"] * 3
-    assert not {"_LiteNet", "_CompiledNet"} & set(kinds["eager"])
+    assert kinds["tflite"] == ["LiteNet"] * 3
+    assert kinds["graph"] == ["CompiledNet"] * 3
+    assert not {"LiteNet", "CompiledNet"} & set(kinds["eager"])
     assert {engine: f.engine for engine, f in finders.items()} == {e: e for e in finders}
 
 
@@ -135,14 +135,15 @@ def test_a_damaged_shipped_network_is_replaced_by_a_fresh_conversion(tmp_path, m
     import shutil
 
     import detector.faces as faces
+    import detector.mtcnn_nets as nets
 
-    for path in faces.MTCNN_LITE_DIR.glob("*.tflite"):
+    for path in nets.MTCNN_LITE_DIR.glob("*.tflite"):
         shutil.copy(path, tmp_path / path.name)
     (tmp_path / "rnet.tflite").write_bytes(b"not a flatbuffer")
     onet = bytearray((tmp_path / "onet.tflite").read_bytes())
     onet[len(onet) // 2: len(onet) // 2 + 64] = bytes(64)  # weights changed, structure intact
     (tmp_path / "onet.tflite").write_bytes(bytes(onet))
-    monkeypatch.setattr(faces, "MTCNN_LITE_DIR", tmp_path)
+    monkeypatch.setattr(nets, "MTCNN_LITE_DIR", tmp_path)
     with caplog.at_level(logging.WARNING):
         finder = faces.MtcnnFaceFinder()
     assert [net.source for net in finder.networks] == ["shipped", "converted at start-up", "converted at start-up"]
