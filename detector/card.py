@@ -25,6 +25,11 @@ one calibrated probability that the face is fake (temperature {temperature:.3f} 
 layer). Decision threshold {threshold:.3f}, chosen on validation data to maximise balanced accuracy
 averaged over sources. Grad-CAM layer: `{cam_layer}`.
 
+Files: `model.keras` (Keras 3), `model.json` (settings, calibration, metrics, SHA-256 of both weight files)
+and `model.tflite`, the same network converted to TF Lite for fast CPU inference (it also outputs the
+logit's gradient with respect to the Grad-CAM layer); the project's apps use it while its recorded
+hashes match, with probabilities equal to the Keras model's to within 1e-5.
+
 ## Intended use
 
 - Helping journalists, moderators and curious people *triage* a face photo: a calibrated probability
@@ -60,8 +65,8 @@ stated, treat the weights as research artefacts.
 
 Settings (from `model.json`): {settings}
 
-Command: `python -m detector.train --data ../shared/data/faces --prepared .cache/prepared/faces-160 --out runs/v1`
-with the settings above; then `python -m detector.evaluate` for the tables below.
+Command: `python -m detector.train --data ../shared/data/faces --prepared .cache/prepared/faces-160 --out {out}`
+with the settings above as flags; then `python -m detector.evaluate` for the tables below.
 """
 
 ETHICS = """\
@@ -155,7 +160,7 @@ def render(model_dir: Path, eval_json: Path | None, loso_json: Path | None, loso
     out = ["\n".join(front), "", f"# {cfg.name} {cfg.version}", "",
            INTRO.format(margin=cfg.crop_margin, size=cfg.input_size, temperature=cfg.temperature,
                         threshold=cfg.threshold, cam_layer=cfg.cam_layer, trained_on=cfg.trained_on,
-                        settings=settings)]
+                        settings=settings, out=t.get("out", "runs/NAME"))]
     if ev:
         srcs = list(ev["metrics"].keys())
         out += ["## Evaluation", "",
