@@ -318,6 +318,7 @@ def about_markdown(detector) -> str:
         rows = [("name", info["name"]), ("version", info["version"]), ("architecture", info["architecture"]),
                 ("input size", f"{info['input_size']} px"), ("decision threshold", info["threshold"]),
                 ("calibration temperature", info["temperature"]), ("face detector", info["face_detector"]),
+                ("inference engine", info.get("engine", "tensorflow")),
                 ("trained on", facts.get("trained_on", "unknown"))]
         for key in ("auc", "accuracy", "balanced_accuracy", "ece"):
             if overall.get(key) is not None:
