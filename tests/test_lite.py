@@ -168,3 +168,9 @@ def test_an_unknown_setting_is_a_one_sentence_config_error(bundle, setting):
 
 def test_the_shipped_model_has_a_valid_lite_copy(detector):
     assert detector.engine == "tflite"
+
+
+def test_export_lite_command_needs_a_folder_or_mtcnn(capsys):
+    with pytest.raises(SystemExit) as exc:
+        export_main([])
+    assert exc.value.code == 2 and "give a model folder" in capsys.readouterr().err
