@@ -34,8 +34,7 @@ from . import calibration, metrics
 from .augment import PERTURBATIONS
 from .config import FACE_DETECTORS
 from .data import read_dataset
-from .lite import LiteRunner
-from .model import load_bundle, read_lite
+from .model import load_bundle, load_lite
 from .prepare import load_prepared, prepare
 
 
@@ -196,8 +195,8 @@ def evaluate(data: str, model_dir: str, out: str, split: str = "val", perturbati
         crops, rows = load_prepared(cache)
     y = np.array([r["label"] for r in rows])
     sources = np.array([r["source"] for r in rows])
-    lite = read_lite(model_dir, cfg)  # the TF Lite copy when valid: the same scores, 3-5x faster
-    explainer = (CamExplainer(forward=LiteRunner(lite), input_size=cfg.input_size) if lite is not None
+    forward = load_lite(model_dir, cfg)  # the TF Lite copy when valid: the same scores, 3-5x faster
+    explainer = (CamExplainer(forward=forward, input_size=cfg.input_size) if forward is not None
                  else CamExplainer(model, cfg.cam_layer))
     p = score_crops(explainer, crops)
     per = metrics.per_source(y, p, list(sources), cfg.threshold)
@@ -207,7 +206,7 @@ def evaluate(data: str, model_dir: str, out: str, split: str = "val", perturbati
               "faces_found": int(sum(r["face_found"] for r in rows)),
               "model": {"name": cfg.name, "version": cfg.version, "threshold": cfg.threshold,
                         "temperature": cfg.temperature, "sha256": cfg.sha256,
-                        "engine": "tflite" if lite is not None else "tensorflow"},
+                        "engine": "tflite" if forward is not None else "tensorflow"},
               "metrics": per}
     groups = [r.get("group") or "" for r in rows]
     if len(set(groups)) >= 4:

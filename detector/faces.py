@@ -96,18 +96,13 @@ class MtcnnFaceFinder:
         if engine not in self.ENGINES:
             raise ValueError(f"unknown MTCNN engine {engine!r}; choose {', '.join(self.ENGINES)}")
         self._mtcnn = MTCNN(device="CPU:0")
-        self.engine = "eager"
-        if engine != "eager":
-            self._swap_networks(engine)
+        from .mtcnn_nets import speed_up
+
+        self.engine = speed_up(self._mtcnn, engine)  # "eager" if the library's layout is not the expected one
         self.det_max_side = det_max_side
         self.min_confidence = min_confidence
         self.min_face = min_face
         self._lock = threading.Lock()
-
-    def _swap_networks(self, engine: str) -> None:
-        from .mtcnn_nets import speed_up
-
-        self.engine = speed_up(self._mtcnn, engine)
 
     @property
     def networks(self) -> list:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .config import DEFAULT_MODEL_DIR
 from .errors import ModelError
-from .model import CONFIG_FILE, LITE_FILE, MODEL_FILE, read_config, sha256_file
+from .model import CONFIG_FILE, LITE_FILE, MODEL_FILE, read_config, verify_weights
 
 log = logging.getLogger(__name__)
 
@@ -83,18 +83,8 @@ def _network_errors() -> tuple[type[BaseException], ...]:
 
 def verify_bundle(folder: str | Path) -> Path:
     """Raise :class:`ModelError` unless ``model.keras`` matches the SHA-256 in ``model.json``."""
-    folder = Path(folder)
-    config = read_config(folder)
-    path = folder / MODEL_FILE
-    if not path.is_file():
-        raise ModelError(f"No model file found at {path}.")
-    if not config.sha256:
-        raise ModelError(f"The model card {folder / CONFIG_FILE} has no sha256; refusing to load.")
-    digest = sha256_file(path)
-    if digest != config.sha256:
-        raise ModelError(f"The model downloaded to {path} does not match its model card (SHA-256 {digest[:12]}... "
-                         f"expected {config.sha256[:12]}...): it was modified or truncated.")
-    return folder
+    verify_weights(folder, read_config(folder), what="model downloaded to")
+    return Path(folder)
 
 
 def download_model(repo_id: str, revision: str = DEFAULT_REVISION, offline: bool = False) -> Path:

@@ -215,6 +215,29 @@ def read_lite(model_dir: str | Path, config: ModelConfig) -> bytes | None:
     return content
 
 
+FORWARD_OUTPUTS = 4  # explain.gradcam.forward_function: features, logit, probability, gradient
+
+
+def load_lite(model_dir: str | Path, config: ModelConfig):
+    """A ``detector.lite.LiteRunner`` for the bundle's TF Lite copy when :func:`read_lite` accepts it.
+
+    :class:`ModelError` when the file is intact but is not this card's forward pass (input size or
+    number of outputs differ: e.g. written by an older version of this project).
+    """
+    content = read_lite(model_dir, config)
+    if content is None:
+        return None
+    from .lite import LiteRunner
+
+    runner = LiteRunner(content)
+    if tuple(runner.input_shape[1:]) != (config.input_size, config.input_size, 3) \
+            or runner.n_outputs != FORWARD_OUTPUTS:
+        raise ModelError(f"{model_dir}: model.tflite (input {runner.input_shape}, {runner.n_outputs} "
+                         f"outputs) is not this card's model; re-export it with "
+                         f"`python -m detector export-lite {model_dir}`.")
+    return runner
+
+
 def read_config(model_dir: str | Path) -> ModelConfig:
     path = Path(model_dir) / CONFIG_FILE
     if not path.is_file():
@@ -228,8 +251,11 @@ def read_config(model_dir: str | Path) -> ModelConfig:
         raise ModelError(f"The model card {path} is not valid JSON.") from exc
 
 
-def verify_weights(model_dir: str | Path, config: ModelConfig) -> Path:
-    """``model.keras``'s path; :class:`ModelError` unless it is there and matches the card's SHA-256."""
+def verify_weights(model_dir: str | Path, config: ModelConfig, what: str = "model file") -> Path:
+    """``model.keras``'s path; :class:`ModelError` unless it is there and matches the card's SHA-256.
+
+    ``what`` names the file in the mismatch message ("The {what} {path} does not match ...").
+    """
     model_dir = Path(model_dir)
     path = model_dir / MODEL_FILE
     if not path.is_file():
@@ -239,7 +265,7 @@ def verify_weights(model_dir: str | Path, config: ModelConfig) -> Path:
     digest = sha256_file(path)
     if digest != config.sha256:
         raise ModelError(
-            f"The model file {path} does not match its model card (SHA-256 {digest[:12]}... "
+            f"The {what} {path} does not match its model card (SHA-256 {digest[:12]}... "
             f"expected {config.sha256[:12]}...): it was modified or truncated."
         )
     return path

@@ -20,11 +20,10 @@ from explain.gradcam import BACKENDS, METHODS, CamExplainer
 from explain.overlay import BoxLabel, paste_heatmaps, render
 
 from .config import FACE_DETECTORS, CropConfig, Limits, Settings
-from .errors import ConfigError, ModelError
+from .errors import ConfigError
 from .faces import FaceBox, crop_square, get_face_finder, square_crop_box
 from .images import ImageInput, LoadedImage, load_image
-from .lite import LiteRunner
-from .model import load_bundle, read_config, read_lite, verify_weights
+from .model import load_bundle, load_lite, read_config, verify_weights
 from .results import DetectionResult, FaceResult
 
 log = logging.getLogger(__name__)
@@ -60,15 +59,9 @@ class Detector:
         self._model_lock = threading.Lock()
         self.config = read_config(self.model_dir)
         verify_weights(self.model_dir, self.config)
-        lite = read_lite(self.model_dir, self.config) if engine == "auto" else None
-        if lite is not None and cam_backend == "fused":
+        forward = load_lite(self.model_dir, self.config) if engine == "auto" and cam_backend == "fused" else None
+        if forward is not None:
             # The TF Lite copy answers everything; the Keras model (~1.4 s to load) only on demand.
-            forward = LiteRunner(lite)
-            if tuple(forward.input_shape[1:]) != (self.config.input_size, self.config.input_size, 3) \
-                    or forward.n_outputs != 4:
-                raise ModelError(f"{self.model_dir}: model.tflite (input {forward.input_shape}, {forward.n_outputs} "
-                                 f"outputs) is not this card's model; re-export it with "
-                                 f"`python -m detector export-lite {self.model_dir}`.")
             self.explainer = CamExplainer(forward=forward, input_size=self.config.input_size)
             self.engine = "tflite"
         else:

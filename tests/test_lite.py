@@ -174,3 +174,23 @@ def test_export_lite_command_needs_a_folder_or_mtcnn(capsys):
     with pytest.raises(SystemExit) as exc:
         export_main([])
     assert exc.value.code == 2 and "give a model folder" in capsys.readouterr().err
+
+
+def test_an_intact_lite_copy_of_another_forward_pass_is_refused(small_model, bundle):
+    """E.g. written by an older version: hashes match, outputs do not; the detector and evaluate refuse it."""
+    import tensorflow as tf
+
+    from detector.errors import ModelError
+    from detector.model import load_lite, sha256_file, write_config
+
+    model, _ = small_model
+    fn = tf.function(lambda x: (model(x), model(x), model(x)), autograph=False,
+                     input_signature=[tf.TensorSpec((None, SIZE, SIZE, 3), tf.float32)])
+    (bundle / LITE_FILE).write_bytes(convert(fn))
+    cfg = read_config(bundle)
+    cfg.lite_sha256 = sha256_file(bundle / LITE_FILE)
+    write_config(cfg, bundle)
+    with pytest.raises(ModelError, match="export-lite"):
+        load_lite(bundle, read_config(bundle))
+    with pytest.raises(ModelError, match="export-lite"):
+        Detector(bundle, warmup=False)
