@@ -1,4 +1,4 @@
-"""Gradio web app: a thin shell over :mod:`detector.pipeline`.
+"""Gradio web app: a thin shell over :mod:`detector.inference.pipeline`.
 
 Run it the way Hugging Face Spaces do::
 
@@ -6,7 +6,7 @@ Run it the way Hugging Face Spaces do::
     python app.py --host 0.0.0.0 --port 8080 --game-dir /data/game
 
 Every decision (faces, P(fake), verdict, heatmap, message) comes from ``Detector.analyze`` and
-``detector.video.analyze_video``; the functions below only adapt types between Gradio components
+``detector.inference.video.analyze_video``; the functions below only adapt types between Gradio components
 and that API.  Tabs: Detect (image), Video, the "Can you beat the model?" game, and About
 (model card, limits, privacy).
 
@@ -48,8 +48,8 @@ from PIL import Image  # noqa: E402
 from detector.config import Limits  # noqa: E402
 from detector.data import read_folder  # noqa: E402
 from detector.errors import DetectorError  # noqa: E402
-from detector.images import load_image  # noqa: E402
-from detector.results import DetectionResult, error_dict  # noqa: E402
+from detector.inference.images import load_image  # noqa: E402
+from detector.inference.results import DetectionResult, error_dict  # noqa: E402
 
 log = logging.getLogger("fdet.app")
 
@@ -82,7 +82,7 @@ def image_input(**kwargs) -> gr.Image:
 
     Gradio's own preprocessing opens the file with PIL first; a text file renamed ``.jpg`` would
     then end in a generic "Error" toast.  Passing the raw path on lets
-    :func:`detector.images.load_image` refuse it with its human message (and handle EXIF
+    :func:`detector.inference.images.load_image` refuse it with its human message (and handle EXIF
     orientation, CMYK, 16-bit and the size limits itself).
     """
     # image_mode=None: Gradio would otherwise re-encode every non-RGB upload (RGBA, palette, CMYK,
@@ -231,7 +231,7 @@ def make_demo_game_set(detector, out_dir: str | Path, seed: int = 0) -> Path:
     """
     import cv2
 
-    from detector.faces import crop_square, square_crop_box
+    from detector.inference.faces import crop_square, square_crop_box
     from detector.sbi import self_blend
 
     out = Path(out_dir)
@@ -365,9 +365,9 @@ def _default_game_dir(game_dir: str | Path | None) -> str | None:
 
 
 def build_demo(detector=None, game_dir: str | Path | None = None, warmup: bool = True) -> gr.Blocks:
-    """The whole UI.  ``detector`` defaults to the shared :func:`detector.pipeline.get_detector`."""
+    """The whole UI.  ``detector`` defaults to the shared :func:`detector.inference.pipeline.get_detector`."""
     if detector is None:
-        from detector.pipeline import get_detector
+        from detector.inference.pipeline import get_detector
 
         detector = get_detector()
     det = detector
@@ -407,7 +407,7 @@ def build_demo(detector=None, game_dir: str | Path | None = None, warmup: bool =
             return error_dict("The image could not be analysed.")
 
     def run_video(path: str | None, frames: float, top_k: float, cam_method: str | None):
-        from detector.video import analyze_video
+        from detector.inference.video import analyze_video
 
         if not path:
             raise DetectorError("No video was given.")
@@ -435,7 +435,7 @@ def build_demo(detector=None, game_dir: str | Path | None = None, warmup: bool =
             return f"**{msg}**", None, None, error_dict(msg)
         timeline = None
         if vr.p_fake is not None:
-            from detector.video import timeline_png
+            from detector.inference.video import timeline_png
 
             # Rendered to a private temp file, read back and deleted at once: only Gradio's
             # cache (cleaned every CACHE_SECONDS) holds the picture sent to the browser.
@@ -634,7 +634,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     # Warnings and errors only: request-level logging could record what users upload.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from detector.pipeline import get_detector
+    from detector.inference.pipeline import get_detector
 
     try:
         Limits.from_env()  # a bad FDET_* variable stops here, with its one-sentence message

@@ -22,7 +22,7 @@ import streamlit as st  # noqa: E402
 from detector.config import Limits  # noqa: E402
 from detector.data import IMAGE_SUFFIXES  # noqa: E402
 from detector.errors import DetectorError  # noqa: E402
-from detector.images import load_image  # noqa: E402
+from detector.inference.images import load_image  # noqa: E402
 from explain.overlay import BoxLabel, render  # noqa: E402
 
 log = logging.getLogger("fdet.streamlit")
@@ -35,7 +35,7 @@ GENERIC_ERROR = "Something went wrong while analysing this image. Please try ano
 @st.cache_resource(show_spinner="Loading the model (once per server)...")
 def load_detector():
     """One detector for every session of this server (the model is read-only, analyze is thread-safe)."""
-    from detector.pipeline import get_detector
+    from detector.inference.pipeline import get_detector
 
     return get_detector()
 

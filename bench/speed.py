@@ -14,7 +14,7 @@ What is measured, and how:
 * model load -- ``load_bundle`` (hash check + Keras load) of the model folder;
 * cold start -- from launching a process to its first answer: ``python app.py --port N`` then
   one ``/detect`` call through ``gradio_client`` when ``app.py`` exists, otherwise a process that
-  imports ``detector.pipeline``, builds the detector and analyses one photo (``cold_start.mode``
+  imports ``detector.inference.pipeline``, builds the detector and analyses one photo (``cold_start.mode``
   says which);
 * end-to-end latency -- ``Detector.analyze`` on JPEG bytes of a single-face photo (decode ->
   faces -> model with Grad-CAM -> overlay), p50/p95 per stage from ``DetectionResult.timings_ms``;
@@ -222,7 +222,7 @@ def time_e2e(det, data: bytes, repeats: int, warm: int = 2) -> dict[str, Any]:
 def scan_throughput(det, files: list[str]) -> dict[str, Any]:
     """Images/s and face crops/s with heatmaps off, over ``files`` (decode included)."""
     from detector.errors import DetectorError
-    from detector.images import load_image
+    from detector.inference.images import load_image
 
     if not files:
         return {"images": 0}
@@ -284,7 +284,7 @@ def face_detector_study(det, sets: dict[str, list[tuple[str, Any]]], quick: bool
 
     ``groups`` are (name, rgb, faces in it): for them recall is faces found / faces there.
     """
-    from detector.faces import HaarFaceFinder, MtcnnFaceFinder, square_crop_box
+    from detector.inference.faces import HaarFaceFinder, MtcnnFaceFinder, square_crop_box
 
     plan = QUICK if quick else FULL
     margin = det.crop_cfg.margin
@@ -361,7 +361,7 @@ def worker(args: argparse.Namespace) -> None:
 
     # --- cold start of this process: import, build, first answer (the no-app definition)
     t = time.perf_counter()
-    from detector.pipeline import Detector, get_detector
+    from detector.inference.pipeline import Detector, get_detector
 
     r["import_s"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()
@@ -386,7 +386,7 @@ def worker(args: argparse.Namespace) -> None:
         # 480 px and the classifier with Grad-CAM in TensorFlow.
         import copy
 
-        from detector.faces import MtcnnFaceFinder
+        from detector.inference.faces import MtcnnFaceFinder
         from explain.gradcam import CamExplainer
 
         in_tf = copy.copy(det)
@@ -407,7 +407,7 @@ def worker(args: argparse.Namespace) -> None:
 
     if args.worker == "ours":
         from detector.errors import DetectorError
-        from detector.images import load_image
+        from detector.inference.images import load_image
 
         def decoded(paths: list[str]) -> list[tuple[str, Any]]:
             out = []

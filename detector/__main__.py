@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("detector.scan", "score images and videos in files/folders; JSON lines, CSV or an HTML report"),
     "evaluate": ("detector.evaluate", "measure a model on a labelled dataset (AUC, calibration, per source)"),
     "train": ("detector.train", "train a model on a labelled dataset"),
-    "export-lite": ("detector.lite", "write model.tflite (fast CPU inference) for a model folder"),
+    "export-lite": ("detector.inference.lite", "write model.tflite (fast CPU inference) for a model folder"),
 }
 
 

@@ -60,7 +60,7 @@ class CropConfig:
     min_face: int = 24  # faces smaller than this (px) are ignored by the detector
 
 
-# Face detector names the CLIs and FDET_FACE_DETECTOR accept; "auto" is detector.faces.AUTO.
+# Face detector names the CLIs and FDET_FACE_DETECTOR accept; "auto" is detector.inference.faces.AUTO.
 FACE_DETECTORS = ("auto", "mtcnn", "haar")
 
 

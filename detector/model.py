@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "model.json"
-LITE_FILE = "model.tflite"  # the same network converted for fast CPU inference (detector.lite)
+LITE_FILE = "model.tflite"  # the same network converted for fast CPU inference (detector.inference.lite)
 
 
 @dataclass
@@ -152,7 +152,7 @@ def write_lite(model: keras.Model, config: ModelConfig, out_dir: str | Path) -> 
     """
     from explain.gradcam import forward_function
 
-    from . import lite
+    from .inference import lite
 
     out = Path(out_dir)
     config.lite_sha256 = config.lite_source_sha256 = ""
@@ -219,7 +219,7 @@ FORWARD_OUTPUTS = 4  # explain.gradcam.forward_function: features, logit, probab
 
 
 def load_lite(model_dir: str | Path, config: ModelConfig):
-    """A ``detector.lite.LiteRunner`` for the bundle's TF Lite copy when :func:`read_lite` accepts it.
+    """A ``detector.inference.lite.LiteRunner`` for the bundle's TF Lite copy when :func:`read_lite` accepts it.
 
     :class:`ModelError` when the file is intact but is not this card's forward pass (input size or
     number of outputs differ: e.g. written by an older version of this project).
@@ -227,7 +227,7 @@ def load_lite(model_dir: str | Path, config: ModelConfig):
     content = read_lite(model_dir, config)
     if content is None:
         return None
-    from .lite import LiteRunner
+    from .inference.lite import LiteRunner
 
     runner = LiteRunner(content)
     if tuple(runner.input_shape[1:]) != (config.input_size, config.input_size, 3) \

@@ -24,8 +24,8 @@ from tqdm import tqdm
 from .config import FACE_DETECTORS, CropConfig, Limits
 from .data import Sample, read_dataset
 from .errors import ImageError
-from .faces import FaceBox, crop_square, get_face_finder, square_crop_box
-from .images import load_image
+from .inference.faces import FaceBox, crop_square, get_face_finder, square_crop_box
+from .inference.images import load_image
 
 INDEX_COLUMNS = ["path", "label", "source", "split", "group", "face_found", "box", "landmarks"]
 

@@ -8,7 +8,7 @@ Uploads ``model.keras``, ``model.json``, ``model.tflite`` (the fast CPU copy, wh
 one) and ``MODEL_CARD.md`` (as the repository's ``README.md``, the page the Hub shows) in one
 commit.  Before anything leaves the machine the weights (and the TF Lite copy) are checked against
 the SHA-256 in ``model.json``: a folder whose files do not match
-would be refused by every app that downloads it (``detector.hub.verify_bundle``), so it is
+would be refused by every app that downloads it (``detector.inference.hub.verify_bundle``), so it is
 refused here first.  ``--dry-run`` prints exactly what would be uploaded -- names, sizes and
 SHA-256 -- and touches no network.
 

@@ -24,7 +24,7 @@ requires_shared_data = pytest.mark.skipif(
 @pytest.fixture(scope="session")
 def detector():
     """The shipped model with the default face finder (loaded once)."""
-    from detector.pipeline import get_detector
+    from detector.inference.pipeline import get_detector
 
     return get_detector()
 

@@ -17,7 +17,7 @@ from servers import serve
 
 import app
 from detector.config import Limits
-from detector.results import DetectionResult, FaceResult
+from detector.inference.results import DetectionResult, FaceResult
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detector.faces import FaceBox, crop_square, get_face_finder, square_crop_box
+from detector.inference.faces import FaceBox, crop_square, get_face_finder, square_crop_box
 
 
 @pytest.mark.parametrize("photo", ["astronaut", "hopper"])

@@ -17,7 +17,7 @@ from explain.overlay import render as render_overlay
 
 @pytest.fixture(scope="module")
 def finders():
-    from detector.faces import MtcnnFaceFinder
+    from detector.inference.faces import MtcnnFaceFinder
 
     out = {engine: MtcnnFaceFinder(engine=engine) for engine in MtcnnFaceFinder.ENGINES}
     for finder in out.values():
@@ -34,13 +34,13 @@ def test_each_engine_runs_its_own_networks(finders):
 
 
 def test_the_default_engine_is_tflite():
-    from detector.faces import get_face_finder
+    from detector.inference.faces import get_face_finder
 
     assert get_face_finder("mtcnn").engine == "tflite"
 
 
 def test_an_unknown_engine_is_refused():
-    from detector.faces import MtcnnFaceFinder
+    from detector.inference.faces import MtcnnFaceFinder
 
     with pytest.raises(ValueError, match="engine"):
         MtcnnFaceFinder(engine="onnx")
@@ -134,8 +134,8 @@ def test_a_damaged_shipped_network_is_replaced_by_a_fresh_conversion(tmp_path, m
     import logging
     import shutil
 
-    import detector.faces as faces
-    import detector.mtcnn_nets as nets
+    import detector.inference.faces as faces
+    import detector.inference.mtcnn_nets as nets
 
     for path in nets.MTCNN_LITE_DIR.glob("*.tflite"):
         shutil.copy(path, tmp_path / path.name)
@@ -152,7 +152,7 @@ def test_a_damaged_shipped_network_is_replaced_by_a_fresh_conversion(tmp_path, m
 
 
 def test_export_writes_the_three_networks(tmp_path):
-    from detector.lite import main as export_main
+    from detector.inference.lite import main as export_main
 
     assert export_main(["--mtcnn", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.glob("*.tflite")) == ["onet.tflite", "pnet.tflite", "rnet.tflite"]

@@ -129,7 +129,7 @@ def test_render_draws_boxes_in_verdict_colours(astronaut):
 
 def test_maps_from_a_lite_forward_pass_equal_the_fused_maps(patch_model):
     """The TF Lite copy of the forward pass carries the gradient through the head (here a max-pool)."""
-    from detector.lite import LiteRunner, convert
+    from detector.inference.lite import LiteRunner, convert
     from explain.gradcam import forward_function as forward_graph
 
     model, cam = patch_model

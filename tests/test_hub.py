@@ -20,9 +20,9 @@ import huggingface_hub
 import pytest
 from huggingface_hub.errors import LocalEntryNotFoundError
 
-from detector import hub
 from detector.config import DEFAULT_MODEL_DIR
 from detector.errors import ModelError
+from detector.inference import hub
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PUSH = PROJECT_ROOT / "scripts" / "push_to_hub.py"
@@ -74,7 +74,7 @@ def fake_hub(tmp_path, hub_env):
 
 
 def hub_warnings(caplog) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "detector.hub" and r.levelno >= logging.WARNING]
+    return [r for r in caplog.records if r.name == "detector.inference.hub" and r.levelno >= logging.WARNING]
 
 
 # ---------------------------------------------------------------------------- resolve_model_dir
@@ -147,7 +147,7 @@ def test_a_card_without_hash_is_refused(fake_hub):
 
 
 def test_detector_loads_the_hub_model_when_no_folder_is_given(tmp_path, hub_env):
-    from detector.pipeline import Detector
+    from detector.inference.pipeline import Detector
 
     snapshot = tmp_path / "snapshots" / COMMIT
     shutil.copytree(DEFAULT_MODEL_DIR, snapshot)
@@ -157,7 +157,7 @@ def test_detector_loads_the_hub_model_when_no_folder_is_given(tmp_path, hub_env)
 
 
 def test_fdet_model_dir_wins_over_the_hub(tmp_path, hub_env):
-    import detector.pipeline as pipeline
+    import detector.inference.pipeline as pipeline
 
     def no_network(*a, **k):
         raise AssertionError("FDET_MODEL_DIR is set: the Hub must not be asked")

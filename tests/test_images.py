@@ -27,7 +27,7 @@ from detector.errors import (
     ImageTooSmallError,
     UnsupportedFormatError,
 )
-from detector.images import LoadedImage, load_image
+from detector.inference.images import LoadedImage, load_image
 
 LIMIT_VARS = ("FDET_MAX_UPLOAD_BYTES", "FDET_MAX_PIXELS", "FDET_MAX_FACES", "FDET_MIN_SIDE")
 

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from detector.errors import ConfigError
-from detector.lite import LiteRunner, convert
-from detector.lite import main as export_main
+from detector.inference.lite import LiteRunner, convert
+from detector.inference.lite import main as export_main
+from detector.inference.pipeline import Detector
 from detector.model import LITE_FILE, ModelConfig, build_model, read_config, read_lite, save_bundle
-from detector.pipeline import Detector
 from explain.gradcam import CamExplainer
 from explain.gradcam import forward_function as forward_graph
 

@@ -18,7 +18,7 @@ from servers import serve
 
 from detector.config import Limits
 from detector.errors import DetectorError, ImageError
-from detector.results import error_dict
+from detector.inference.results import error_dict
 
 IDS = [c.name for c in CASES]
 RESULT_KEYS = set(error_dict("x"))

@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 
 from detector.config import Limits
 from detector.errors import ImageError
-from detector.images import LoadedImage, load_image
+from detector.inference.images import LoadedImage, load_image
 
 LIMITS = Limits(max_pixels=2_000_000)
 FAST = settings(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

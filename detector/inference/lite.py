@@ -134,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _export_model(model_dir: str) -> int:
-    from .errors import DetectorError
-    from .model import LITE_FILE, load_bundle, write_config, write_lite
+    from ..errors import DetectorError
+    from ..model import LITE_FILE, load_bundle, write_config, write_lite
 
     try:
         model, config = load_bundle(model_dir)

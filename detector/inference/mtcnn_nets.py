@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .config import ASSETS_DIR
+from ..config import ASSETS_DIR
 
 log = logging.getLogger(__name__)
 MTCNN_LITE_DIR = ASSETS_DIR / "mtcnn"  # MTCNN's networks as TF Lite flatbuffers (export_mtcnn_lite)
@@ -61,7 +61,7 @@ class _Outputs(np.ndarray):
 
 
 class LiteNet:
-    """One MTCNN stage network in TF Lite (``detector.lite``), called like the Keras model it replaces.
+    """One MTCNN stage network in TF Lite (``detector.inference.lite``), called like the Keras model it replaces.
 
     The flatbuffer comes from ``assets/mtcnn/<name>.tflite`` (converted by :func:`export_mtcnn_lite`
     from the weights the ``mtcnn`` wheel ships) or, when that file is missing or no longer matches

@@ -16,7 +16,7 @@ offline mode a copy already in the cache is used: that is what the cache is for.
 
 Precedence, highest first: an explicit ``model_dir`` argument, ``FDET_MODEL_DIR``,
 ``FDET_HF_REPO``, the bundled model (the first two are handled by
-:class:`detector.pipeline.Detector`).
+:class:`detector.inference.pipeline.Detector`).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import os
 import re
 from pathlib import Path
 
-from .config import DEFAULT_MODEL_DIR
-from .errors import ModelError
-from .model import CONFIG_FILE, LITE_FILE, MODEL_FILE, read_config, verify_weights
+from ..config import DEFAULT_MODEL_DIR
+from ..errors import ModelError
+from ..model import CONFIG_FILE, LITE_FILE, MODEL_FILE, read_config, verify_weights
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from typing import BinaryIO, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .config import Limits
-from .errors import (
+from ..config import Limits
+from ..errors import (
     CorruptImageError,
     EmptyInputError,
     ImageError,

@@ -1,7 +1,7 @@
 """The whole decision, one call: image -> faces -> crops -> one batched model pass -> result.
 
 Every front end (Gradio, Streamlit, the scan CLI, the JSON API) calls :meth:`Detector.analyze`
-and shows the :class:`~detector.results.DetectionResult` it returns; none of them decides
+and shows the :class:`~detector.inference.results.DetectionResult` it returns; none of them decides
 anything itself.
 """
 
@@ -19,11 +19,11 @@ import numpy as np
 from explain.gradcam import BACKENDS, METHODS, CamExplainer
 from explain.overlay import BoxLabel, paste_heatmaps, render
 
-from .config import FACE_DETECTORS, CropConfig, Limits, Settings
-from .errors import ConfigError
+from ..config import FACE_DETECTORS, CropConfig, Limits, Settings
+from ..errors import ConfigError
+from ..model import load_bundle, load_lite, read_config, verify_weights
 from .faces import FaceBox, crop_square, get_face_finder, square_crop_box
 from .images import ImageInput, LoadedImage, load_image
-from .model import load_bundle, load_lite, read_config, verify_weights
 from .results import DetectionResult, FaceResult
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .errors import CorruptImageError, UnsupportedFormatError
+from ..errors import CorruptImageError, UnsupportedFormatError
 from .images import LoadedImage
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
@@ -97,7 +97,7 @@ def aggregate(scores: list[float], top_k: int) -> float | None:
 
 def analyze_video(detector, path: str | Path, max_frames: int = 16, stride: int | None = None, top_k: int = 3,
                   cam_method: str | None = "gradcam++") -> VideoResult:
-    """Score sampled frames with ``detector`` (a :class:`detector.pipeline.Detector`)."""
+    """Score sampled frames with ``detector`` (a :class:`detector.inference.pipeline.Detector`)."""
     fps, total = video_info(path)
     frames: list[FrameScore] = []
     worst, worst_p = None, -1.0

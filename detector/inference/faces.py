@@ -13,7 +13,7 @@ speed and recall for both):
   24/25 at 5x5 (3.3 %).
   Many images can be detected in one batched call (used by ``detector.prepare``).
   The library runs its three small networks eagerly with TensorFlow, layer by layer, once per
-  pyramid level; ``detector.mtcnn_nets`` runs them in TF Lite instead (``engine="tflite"``, the
+  pyramid level; ``detector.inference.mtcnn_nets`` runs them in TF Lite instead (``engine="tflite"``, the
   default): the same boxes to the pixel, 2.5-3x faster per photo.  ``engine="graph"`` (compiled
   ``tf.function`` networks, the previous default) and ``engine="eager"`` remain for comparison.
 * ``haar`` (OpenCV's frontal-face cascade): faster, no landmarks, misses tight crops and profiles.
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .config import FACE_DETECTORS, CropConfig
+from ..config import FACE_DETECTORS, CropConfig
 
 
 @dataclass
