@@ -40,10 +40,10 @@ lint: setup-dev
 	$(VENV)/bin/ruff check .
 
 train: setup
-	$(PY) -m detector.train --data ../shared/data/faces --out assets/model
+	$(PY) -m detector train --data ../shared/data/faces --out assets/model
 
 evaluate: setup
-	$(PY) -m detector.evaluate --data ../shared/data/faces --model assets/model --out runs/eval
+	$(PY) -m detector evaluate --data ../shared/data/faces --model assets/model --out runs/eval
 
 bench: setup
 	$(PY) bench/speed.py

@@ -46,10 +46,10 @@ from gradio.components.label import LabelConfidence, LabelData  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from detector.config import Limits  # noqa: E402
-from detector.data import read_folder  # noqa: E402
 from detector.errors import DetectorError  # noqa: E402
 from detector.inference.images import load_image  # noqa: E402
 from detector.inference.results import DetectionResult, error_dict  # noqa: E402
+from detector.training.data import read_folder  # noqa: E402
 
 log = logging.getLogger("fdet.app")
 
@@ -226,13 +226,13 @@ def make_demo_game_set(detector, out_dir: str | Path, seed: int = 0) -> Path:
     """A tiny built-in game set, made at run time from package-shipped photos.
 
     real: the astronaut and Grace Hopper portraits (and mirror images); fake: the same faces
-    self-blended with :func:`detector.sbi.self_blend` (a synthetic blend, not a real deepfake)
+    self-blended with :func:`detector.training.sbi.self_blend` (a synthetic blend, not a real deepfake)
     and pasted back into the photo.  Writes ``out_dir/real`` and ``out_dir/fake``.
     """
     import cv2
 
     from detector.inference.faces import crop_square, square_crop_box
-    from detector.sbi import self_blend
+    from detector.training.sbi import self_blend
 
     out = Path(out_dir)
     (out / "real").mkdir(parents=True, exist_ok=True)

@@ -20,9 +20,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import streamlit as st  # noqa: E402
 
 from detector.config import Limits  # noqa: E402
-from detector.data import IMAGE_SUFFIXES  # noqa: E402
 from detector.errors import DetectorError  # noqa: E402
 from detector.inference.images import load_image  # noqa: E402
+from detector.training.data import IMAGE_SUFFIXES  # noqa: E402
 from explain.overlay import BoxLabel, render  # noqa: E402
 
 log = logging.getLogger("fdet.streamlit")

@@ -18,7 +18,7 @@ What is measured, and how:
   says which);
 * end-to-end latency -- ``Detector.analyze`` on JPEG bytes of a single-face photo (decode ->
   faces -> model with Grad-CAM -> overlay), p50/p95 per stage from ``DetectionResult.timings_ms``;
-* scan throughput -- images/s and face crops/s with heatmaps off, through ``detector.scan`` when
+* scan throughput -- images/s and face crops/s with heatmaps off, through ``detector.batch.scan`` when
   present (a batched loop over ``Detector.find_crops`` + one model call per batch otherwise);
 * peak memory -- ``ru_maxrss`` of the process after the latency and scan runs;
 * face detectors -- speed, recall (fraction of images with a face found: every input has one)
@@ -227,14 +227,14 @@ def scan_throughput(det, files: list[str]) -> dict[str, Any]:
     if not files:
         return {"images": 0}
     try:
-        from detector.scan import Scanner, ScanOptions
+        from detector.batch.scan import Scanner, ScanOptions
 
         def run(paths: list[str]) -> tuple[int, int]:
             scanner = Scanner(det, ScanOptions(cam_method=None))
             records = list(scanner.run([Path(p) for p in paths]))
             return sum(r.error is None for r in records), scanner.n_crops
 
-        impl = "detector.scan.Scanner (cam_method=None)"
+        impl = "detector.batch.scan.Scanner (cam_method=None)"
     except ImportError:
         import numpy as np
 

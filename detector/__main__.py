@@ -14,12 +14,15 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
 
-# command -> (module, one-line description)
+# command -> (module, one-line description), in the order of the user's tasks
 COMMANDS: dict[str, tuple[str, str]] = {
-    "scan": ("detector.scan", "score images and videos in files/folders; JSON lines, CSV or an HTML report"),
-    "evaluate": ("detector.evaluate", "measure a model on a labelled dataset (AUC, calibration, per source)"),
-    "train": ("detector.train", "train a model on a labelled dataset"),
+    "scan": ("detector.batch.scan", "score images and videos in files/folders; JSON lines, CSV or an HTML report"),
+    "prepare": ("detector.training.prepare", "find and crop the faces of a labelled dataset once, for training"),
+    "train": ("detector.training.train", "train, calibrate and save a model on a labelled dataset"),
     "export-lite": ("detector.inference.lite", "write model.tflite (fast CPU inference) for a model folder"),
+    "evaluate": ("detector.evaluation.evaluate", "measure a model on a labelled dataset (AUC, calibration, per source)"),
+    "loso": ("detector.evaluation.loso", "leave-one-source-out: train without each source, score it (or --compare runs)"),
+    "card": ("detector.evaluation.card", "write MODEL_CARD.md from the measured JSON files"),
 }
 
 
@@ -28,7 +31,7 @@ def available() -> dict[str, tuple[str, str]]:
 
 
 def build_parser(commands: dict[str, tuple[str, str]]) -> argparse.ArgumentParser:
-    listing = "\n".join(f"  {name:<10} {desc}" for name, (_, desc) in commands.items())
+    listing = "\n".join(f"  {name:<12} {desc}" for name, (_, desc) in commands.items())
     p = argparse.ArgumentParser(
         prog="python -m detector", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Deepfake face detector: command-line tasks.",

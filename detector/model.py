@@ -28,8 +28,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from . import backbone as bb
 from .errors import ModelError
+from .training import backbone as bb
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from detector import augment, sbi
+from detector.training import augment, sbi
 
 
 @pytest.fixture(scope="module")

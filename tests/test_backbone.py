@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from detector import backbone as bb
+from detector.training import backbone as bb
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from detector import card
+from detector.evaluation import card
 from detector.model import ModelConfig
 
 

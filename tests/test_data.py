@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from detector.data import read_dataset, read_folder, read_manifest
+from detector.training.data import read_dataset, read_folder, read_manifest
 
 
 def _img(path):

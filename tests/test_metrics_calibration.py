@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detector import metrics
-from detector.calibration import choose_threshold, fit_temperature, logit, sigmoid
+from detector.evaluation import metrics
+from detector.training.calibration import choose_threshold, fit_temperature, logit, sigmoid
 
 
 def test_auc_eer_perfect_and_random():
@@ -52,7 +52,7 @@ def test_threshold_balances_a_shifted_score():
 
 
 def test_cross_fit_scores_each_group_with_a_calibration_fitted_on_the_others():
-    from detector.calibration import cross_fit, group_folds
+    from detector.training.calibration import cross_fit, group_folds
 
     rng = np.random.default_rng(3)
     groups = [f"g{i // 4}" for i in range(800)]  # 200 groups of 4 rows
@@ -73,6 +73,6 @@ def test_cross_fit_scores_each_group_with_a_calibration_fitted_on_the_others():
 
 
 def test_cross_fit_gives_up_when_a_fold_has_one_class():
-    from detector.calibration import cross_fit
+    from detector.training.calibration import cross_fit
 
     assert cross_fit(np.array([1.0, 2.0]), np.array([1, 1]), ["a", "a"], ["g0", "g1"]) == {}

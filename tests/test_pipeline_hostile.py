@@ -129,7 +129,7 @@ def case_of(path: str):
 
 
 def test_scan_cli_gives_one_record_per_file_with_messages_for_bad_ones(detector, case_folder, tmp_path, capsys):
-    scan = pytest.importorskip("detector.scan")
+    scan = pytest.importorskip("detector.batch.scan")
     status = scan.main([str(case_folder), "--no-progress", "--out", str(tmp_path / "out")], detector=detector)
     out, err = capsys.readouterr()
     records = [json.loads(line) for line in out.splitlines()]

@@ -1,6 +1,6 @@
 """The batch scan: ``python -m detector scan`` on a folder of good, odd and broken files.
 
-The CLI runs in-process (``detector.scan.main(argv, detector)``) with the session's detector so
+The CLI runs in-process (``detector.batch.scan.main(argv, detector)``) with the session's detector so
 TensorFlow starts once; one subprocess run proves the ``python -m detector`` entry point.
 """
 
@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from detector import scan
-from detector.report import CSV_FIELDS
+from detector.batch import scan
+from detector.batch.report import CSV_FIELDS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -212,7 +212,7 @@ def test_entry_point_lists_scan_and_runs_it_in_a_subprocess(media):
 
 
 def test_reports_keep_file_names_that_are_not_utf8(tmp_path):
-    from detector import report
+    from detector.batch import report
 
     name = os.fsdecode(b"caf\xe9.jpg")  # a Latin-1 file name on a UTF-8 system
     rec = scan.ScanRecord(str(tmp_path / name), "image", 0.25, "real", [], "1 face found.")

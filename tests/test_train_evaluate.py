@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from detector import evaluate, loso, sbi, train
+from detector.evaluation import evaluate, loso
 from detector.model import load_bundle
+from detector.training import sbi, train
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ speed and recall for both):
   detected exactly as when the training crops were made) nor on the package portraits at
   256-2048 px, and finds 16/16 faces of a 4x4 group photo at 2048 px (faces 4 % of the side),
   24/25 at 5x5 (3.3 %).
-  Many images can be detected in one batched call (used by ``detector.prepare``).
+  Many images can be detected in one batched call (used by ``detector.training.prepare``).
   The library runs its three small networks eagerly with TensorFlow, layer by layer, once per
   pyramid level; ``detector.inference.mtcnn_nets`` runs them in TF Lite instead (``engine="tflite"``, the
   default): the same boxes to the pixel, 2.5-3x faster per photo.  ``engine="graph"`` (compiled

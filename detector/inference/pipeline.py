@@ -156,7 +156,7 @@ class Detector:
     def score(self, crops: np.ndarray, cam_method: str | None) -> tuple[np.ndarray, np.ndarray | None]:
         """P(fake) per crop, plus the ``cam_method`` CAMs unless it is None.
 
-        The crops may come from many images: the batch scan (``detector.scan``) stacks the
+        The crops may come from many images: the batch scan (``detector.batch.scan``) stacks the
         crops of several photos into one call here, which is where its speed comes from.
         """
         if cam_method is None:

@@ -67,7 +67,7 @@ def cross_fit(z: np.ndarray, y: np.ndarray, sources: list[str], groups: list[str
 
     Fitting and scoring calibration on the same images flatters it.  Here the rows are split into
     ``folds`` by group (a person, video or image family never straddles two folds); each fold is
-    scored with a temperature and threshold fitted, as ``detector.train`` does, on the other folds.
+    scored with a temperature and threshold fitted, as ``detector.training.train`` does, on the other folds.
     Returns the out-of-fold probabilities ``p``, decisions ``fake`` and the fitted values per fold.
     """
     z, y = np.asarray(z, np.float64), np.asarray(y).astype(int)

@@ -1,10 +1,10 @@
 """Write ``MODEL_CARD.md`` (Hugging Face format) from what was measured, never from memory.
 
-    python -m detector.card --model assets/model --eval runs/eval/metrics.json [--loso runs/loso/loso.json]
+    python -m detector card --model assets/model --eval runs/eval/metrics.json [--loso runs/loso/loso.json]
 
 Every number in the card is read from ``model.json`` (training settings, calibration, validation
-metrics written by ``detector.train``) and from the JSON files of ``detector.evaluate`` and
-``detector.loso``; the commands that produced them are written next to the tables.
+metrics written by ``detector.training.train``) and from the JSON files of ``detector.evaluation.evaluate`` and
+``detector.evaluation.loso``; the commands that produced them are written next to the tables.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .model import read_config
+from ..model import read_config
 
 INTRO = """\
 ## Model description
@@ -35,7 +35,7 @@ hashes match, with probabilities equal to the Keras model's to within 1e-5.
 - Helping journalists, moderators and curious people *triage* a face photo: a calibrated probability
   and a heatmap of the regions that drove it, as one piece of evidence among others.
 - Research and teaching about face-manipulation detection; retraining on your own data
-  (`python -m detector.train`).
+  (`python -m detector train`).
 
 ## Out-of-scope use and misuse
 
@@ -65,8 +65,8 @@ stated, treat the weights as research artefacts.
 
 Settings (from `model.json`): {settings}
 
-Command: `python -m detector.train --data ../shared/data/faces --prepared .cache/prepared/faces-160 --out {out}`
-with the settings above as flags; then `python -m detector.evaluate` for the tables below.
+Command: `python -m detector train --data ../shared/data/faces --prepared .cache/prepared/faces-160 --out {out}`
+with the settings above as flags; then `python -m detector evaluate` for the tables below.
 """
 
 ETHICS = """\
@@ -125,7 +125,7 @@ def loso_table(loso: dict) -> str:
 
 
 def compare_table(table: dict) -> str:
-    """``detector.loso --compare`` output (compare.json) as Markdown: one row per training recipe."""
+    """``detector.evaluation.loso --compare`` output (compare.json) as Markdown: one row per training recipe."""
     sources = sorted({s for r in table.values() for s in r["folds"]})
     rows = ["| recipe | " + " | ".join(f"AUC on unseen {s}" for s in sources)
             + " | mean, unseen | mean val AUC, trained sources |", "|---|" + "---|" * (len(sources) + 2)]
@@ -165,9 +165,9 @@ def render(model_dir: Path, eval_json: Path | None, loso_json: Path | None, loso
         srcs = list(ev["metrics"].keys())
         out += ["## Evaluation", "",
                 f"Validation split of the developer set ({ev['n']} images, faces found in {ev['faces_found']}), "
-                f"at the stored threshold. Command: `python -m detector.evaluate --data ../shared/data/faces "
+                f"at the stored threshold. Command: `python -m detector evaluate --data ../shared/data/faces "
                 f"--prepared .cache/prepared/faces-160 --model assets/model --out runs/eval` (the face crops "
-                f"cached by `detector.prepare`, made by the app's own cropping code). Plots and the full "
+                f"cached by `detector.training.prepare`, made by the app's own cropping code). Plots and the full "
                 f"report: `eval/` beside this card.", "", metrics_table(ev["metrics"]), ""]
         if ev.get("robustness"):
             out += ["### Robustness", "", "AUC after degrading the face crop (drop from clean AUC in brackets):", "",
@@ -194,14 +194,14 @@ def render(model_dir: Path, eval_json: Path | None, loso_json: Path | None, loso
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m detector.card", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m detector card", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="assets/model", help="model folder with model.json (default assets/model)")
-    ap.add_argument("--eval", type=Path, help="metrics.json written by detector.evaluate")
-    ap.add_argument("--loso", type=Path, help="loso.json written by detector.loso")
+    ap.add_argument("--eval", type=Path, help="metrics.json written by detector.evaluation.evaluate")
+    ap.add_argument("--loso", type=Path, help="loso.json written by detector.evaluation.loso")
     ap.add_argument("--loso-note", default="", help="a sentence on how the leave-one-source-out runs were made")
     ap.add_argument("--training-note", default="", help="a sentence on how the training run went (e.g. stopped early)")
-    ap.add_argument("--compare", type=Path, help="compare.json written by detector.loso --compare")
+    ap.add_argument("--compare", type=Path, help="compare.json written by detector.evaluation.loso --compare")
     ap.add_argument("--compare-note", default="", help="a sentence on how the compared runs were made")
     ap.add_argument("--out", type=Path, help="where to write (default <model>/MODEL_CARD.md)")
     a = ap.parse_args(argv)

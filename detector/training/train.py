@@ -1,11 +1,11 @@
 """Train, calibrate and save a detector.
 
-    python -m detector.train --data ../shared/data/faces --out assets/model
+    python -m detector train --data ../shared/data/faces --out assets/model
 
-Faces are cropped once (``detector.prepare``, cached under ``--prepared``), then a generator
+Faces are cropped once (``detector.training.prepare``, cached under ``--prepared``), then a generator
 draws balanced batches -- every (source, label) cell equally often, so no source or class
-dominates -- with the robustness augmentations of ``detector.augment`` and, optionally,
-Self-Blended fakes made from real faces (``detector.sbi``).  After each epoch the model is
+dominates -- with the robustness augmentations of ``detector.training.augment`` and, optionally,
+Self-Blended fakes made from real faces (``detector.training.sbi``).  After each epoch the model is
 scored on the validation split per source; the best epoch by *mean per-source* AUC is kept
 (early stopping), calibrated (temperature on the logit, threshold on validation) and saved
 with its card.  ``--exclude-source`` leaves a source out of training entirely (leave-one-source-
@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import augment, metrics, sbi
+from ..config import CropConfig
+from ..evaluation import metrics
+from . import augment, sbi
 from .calibration import choose_threshold, fit_temperature, sigmoid
-from .config import CropConfig
 from .data import read_dataset
 from .prepare import default_prepared_dir, load_prepared, prepare
 
@@ -228,7 +229,7 @@ def fit(model, cfg: TrainConfig, crops, rows, train_idx, val_x, val_y, val_sourc
 
 def init_weights(model, cfg: TrainConfig) -> None:
     """Copy the weights of the saved model ``cfg.init_from`` into ``model``, undoing its folded temperature."""
-    from .model import fold_temperature, load_bundle
+    from ..model import fold_temperature, load_bundle
 
     src, card = load_bundle(cfg.init_from)
     if (card.architecture, card.input_size) != (cfg.architecture, cfg.input_size):
@@ -242,7 +243,7 @@ def init_weights(model, cfg: TrainConfig) -> None:
 def train(cfg: TrainConfig) -> Path:
     import keras
 
-    from .model import ModelConfig, build_model, fold_temperature, save_bundle
+    from ..model import ModelConfig, build_model, fold_temperature, save_bundle
 
     seed_everything(cfg.seed)
     out = Path(cfg.out)
@@ -313,7 +314,7 @@ def train(cfg: TrainConfig) -> Path:
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog="python -m detector.train", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m detector train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="JSON file with any of the options below (flags override it)")
     p.add_argument("--data", help="manifest CSV, folder with manifest.csv, or folder with real/ and fake/")

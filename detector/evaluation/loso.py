@@ -1,13 +1,13 @@
 """Leave-one-source-out: the honest generalisation figure.
 
-    python -m detector.loso --data ../shared/data/faces --out runs/loso --epochs 3 --steps-per-epoch 150
+    python -m detector loso --data ../shared/data/faces --out runs/loso --epochs 3 --steps-per-epoch 150
 
 For each source in turn, train on the others only (early stopping sees only their validation
 rows) and score *every* image of the left-out source, train and val alike -- it played no part in
-training.  Writes ``loso.json`` and ``loso.md``.  Any other ``detector.train`` flag can be passed
+training.  Writes ``loso.json`` and ``loso.md``.  Any other ``detector.training.train`` flag can be passed
 after ``--`` (e.g. ``-- --sbi-prob 0``), so the table can compare training recipes; then
 
-    python -m detector.loso --compare default=runs/compare/default no-sbi=runs/compare/no-sbi --out runs/compare
+    python -m detector loso --compare default=runs/compare/default no-sbi=runs/compare/no-sbi --out runs/compare
 
 puts the runs side by side (``compare.json``, ``compare.md``): AUC on each left-out source, their
 mean, and the validation AUC on the sources each fold was trained on.
@@ -19,9 +19,9 @@ import argparse
 import json
 from pathlib import Path
 
+from ..training.prepare import default_prepared_dir, load_prepared
+from ..training.train import parse_args, train
 from .card import compare_table
-from .prepare import default_prepared_dir, load_prepared
-from .train import parse_args, train
 
 
 def compare(runs: list[str], out: Path) -> str:
@@ -46,17 +46,17 @@ def compare(runs: list[str], out: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m detector.loso", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m detector loso", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--compare", nargs="+", metavar="NAME=FOLDER",
                     help="instead of training: tabulate finished runs side by side into --out")
-    ap.add_argument("--data", help="dataset (as for detector.train)")
+    ap.add_argument("--data", help="dataset (as for detector.training.train)")
     ap.add_argument("--out", required=True, help="folder for one model per fold plus loso.json/loso.md")
-    ap.add_argument("--prepared", default="", help="crop cache folder (as for detector.train)")
+    ap.add_argument("--prepared", default="", help="crop cache folder (as for detector.training.train)")
     ap.add_argument("--sources", default="", help="comma-separated sources to leave out (default: all)")
     ap.add_argument("--epochs", type=int, default=3, help="epochs per fold (default 3)")
     ap.add_argument("--steps-per-epoch", type=int, default=150, help="batches per epoch (default 150)")
-    ap.add_argument("train_args", nargs="*", help="extra detector.train flags, after --")
+    ap.add_argument("train_args", nargs="*", help="extra detector.training.train flags, after --")
     a = ap.parse_args(argv)
     if a.compare:
         print(compare(a.compare, Path(a.out)), end="")

@@ -1,11 +1,11 @@
 """Evaluate a saved model on any labelled data, per source, clean and degraded.
 
-    python -m detector.evaluate --data ../shared/data/faces --model assets/model --out runs/eval
+    python -m detector evaluate --data ../shared/data/faces --model assets/model --out runs/eval
 
 ``--data`` is a manifest CSV (columns path,label[,source,split,group]), a folder holding
 ``manifest.csv``, or any folder with ``real/`` and ``fake/`` below it -- so anyone can measure the
 detector on their own pictures.  Faces are found and cropped exactly as the app does
-(``detector.prepare``; crops are cached under ``.cache/prepared``).
+(``detector.training.prepare``; crops are cached under ``.cache/prepared``).
 
 Writes to ``--out``:
 * ``metrics.json`` -- AUC, AP, accuracy and balanced accuracy at the model's stored threshold,
@@ -30,12 +30,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import calibration, metrics
-from .augment import PERTURBATIONS
-from .config import FACE_DETECTORS
-from .data import read_dataset
-from .model import load_bundle, load_lite
-from .prepare import load_prepared, prepare
+from ..config import FACE_DETECTORS
+from ..model import load_bundle, load_lite
+from ..training import calibration
+from ..training.augment import PERTURBATIONS
+from ..training.data import read_dataset
+from ..training.prepare import load_prepared, prepare
+from . import metrics
 
 
 def _cache_dir(samples, size: int, detector: str) -> Path:
@@ -166,7 +167,7 @@ def cross_fitted_metrics(p: np.ndarray, y: np.ndarray, sources: np.ndarray, grou
 
 
 def _from_prepared(prepared: str, split: str, limit: int) -> tuple[np.ndarray, list[dict]]:
-    """Rows of an existing crop cache (``detector.prepare`` output) instead of re-cropping."""
+    """Rows of an existing crop cache (``detector.training.prepare`` output) instead of re-cropping."""
     crops, rows = load_prepared(prepared)
     idx = [i for i, r in enumerate(rows) if split == "all" or r["split"] == split]
     idx = idx[:limit] if limit else idx
@@ -222,7 +223,7 @@ def evaluate(data: str, model_dir: str, out: str, split: str = "val", perturbati
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m detector.evaluate", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m detector evaluate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="manifest CSV, folder with manifest.csv, or folder with real/ and fake/")
     ap.add_argument("--model", default="assets/model", help="model folder (model.keras + model.json); default assets/model")
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--perturb", default="all", help="comma-separated robustness perturbations "
                     f"({', '.join(PERTURBATIONS)}), 'all' (default) or 'none'")
     ap.add_argument("--limit", type=int, default=0, help="only the first N rows (quick check)")
-    ap.add_argument("--prepared", default="", help="reuse this crop cache (from detector.prepare, e.g. the training "
+    ap.add_argument("--prepared", default="", help="reuse this crop cache (from detector.training.prepare, e.g. the training "
                     "one) instead of cropping --data again; rows are filtered by --split")
     ap.add_argument("--face-detector", default="auto", choices=FACE_DETECTORS, help="face detector for cropping")
     a = ap.parse_args(argv)

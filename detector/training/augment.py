@@ -74,7 +74,7 @@ def augment(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
-# Fixed degradations for the robustness table in ``detector.evaluate``.
+# Fixed degradations for the robustness table in ``detector.evaluation.evaluate``.
 PERTURBATIONS = {
     "jpeg90": lambda x: jpeg(x, 90),
     "jpeg70": lambda x: jpeg(x, 70),

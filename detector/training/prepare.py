@@ -1,6 +1,6 @@
 """Detect and crop faces once, so training reads ready crops.
 
-    python -m detector.prepare --data ../shared/data/faces --out .cache/prepared/faces-160
+    python -m detector prepare --data ../shared/data/faces --out .cache/prepared/faces-160
 
 Uses exactly the inference path (``images.load_image`` -> face finder -> ``square_crop_box`` ->
 ``crop_square``), so the model never sees a crop the app would not make.  Writes
@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .config import FACE_DETECTORS, CropConfig, Limits
+from ..config import FACE_DETECTORS, CropConfig, Limits
+from ..errors import ImageError
+from ..inference.faces import FaceBox, crop_square, get_face_finder, square_crop_box
+from ..inference.images import load_image
 from .data import Sample, read_dataset
-from .errors import ImageError
-from .inference.faces import FaceBox, crop_square, get_face_finder, square_crop_box
-from .inference.images import load_image
 
 INDEX_COLUMNS = ["path", "label", "source", "split", "group", "face_found", "box", "landmarks"]
 
@@ -112,7 +112,7 @@ def load_prepared(out_dir: str | Path) -> tuple[np.ndarray, list[dict]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m detector.prepare", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m detector prepare", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="manifest CSV, folder with manifest.csv, or folder with real/ and fake/")
     p.add_argument("--out", required=True, help="output folder for crops.npy and index.csv")

@@ -37,11 +37,11 @@ from typing import Any
 
 import numpy as np
 
-from .config import FACE_DETECTORS
-from .data import IMAGE_SUFFIXES
-from .errors import DetectorError
-from .inference.images import LoadedImage, load_image
-from .inference.video import VIDEO_SUFFIXES, analyze_video, is_video, sample_frames, timeline_png
+from ..config import FACE_DETECTORS
+from ..errors import DetectorError
+from ..inference.images import LoadedImage, load_image
+from ..inference.video import VIDEO_SUFFIXES, analyze_video, is_video, sample_frames, timeline_png
+from ..training.data import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -340,7 +340,7 @@ class Scanner:
 def scan(paths: Iterable[str | Path], detector=None, options: ScanOptions | None = None) -> Iterator[ScanRecord]:
     """Library entry point: records for every file under ``paths`` (missing paths become error records)."""
     if detector is None:
-        from .inference.pipeline import get_detector
+        from ..inference.pipeline import get_detector
 
         detector = get_detector()
     files, missing = collect_files(paths)
@@ -439,7 +439,7 @@ def main(argv: list[str] | None = None, detector=None) -> int:
         print(f"python -m detector scan: no image or video found in {', '.join(a.paths)}", file=sys.stderr)
         return EXIT_USAGE
     if detector is None:
-        from .inference.pipeline import get_detector
+        from ..inference.pipeline import get_detector
 
         try:
             detector = get_detector(a.model_dir, a.face_detector)
