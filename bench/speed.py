@@ -250,7 +250,7 @@ def scan_throughput(det, files: list[str]) -> dict[str, Any]:
                         pass
                 if crops:
                     stacked = np.concatenate(crops)
-                    det.explainer.predict(stacked)
+                    det.classifier.predict(stacked)
                     crops_n += len(stacked)
             return done, crops_n
 
@@ -269,11 +269,11 @@ def model_only_throughput(det, n: int = 64, batch: int = 32, rounds: int = 3) ->
 
     size = det.config.input_size
     crops = np.random.default_rng(0).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-    det.explainer.predict(crops[:batch], batch=batch)
+    det.classifier.predict(crops[:batch], batch=batch)
     best = float("inf")
     for _ in range(rounds):
         t = time.perf_counter()
-        det.explainer.predict(crops, batch=batch)
+        det.classifier.predict(crops, batch=batch)
         best = min(best, time.perf_counter() - t)
     return {"crops_per_s": round(n / best, 1), "batch": batch, "input_size": size}
 
@@ -386,12 +386,16 @@ def worker(args: argparse.Namespace) -> None:
         # 480 px and the classifier with Grad-CAM in TensorFlow.
         import copy
 
+        import numpy as np
+
         from detector.inference.faces import MtcnnFaceFinder
+        from detector.inference.forward import Classifier
         from explain.gradcam import CamExplainer
 
         in_tf = copy.copy(det)
-        in_tf.explainer = CamExplainer(det.model, det.config.cam_layer)
-        in_tf.explainer.warmup((1,))
+        in_tf.classifier = Classifier.from_keras(det.model, det.config.cam_layer)
+        in_tf.explainer = CamExplainer(in_tf.classifier.forward)
+        in_tf.explainer.explain(np.zeros((1, det.config.input_size, det.config.input_size, 3), np.float32))
         before = copy.copy(in_tf)
         before.finder = MtcnnFaceFinder(det_max_side=480, engine="eager")
         r["e2e_as_first_built"] = time_e2e(before, first_photo, args.repeats)

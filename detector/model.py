@@ -7,7 +7,7 @@ nested models) so Grad-CAM tools can reach its last convolution by name.
 
 A saved model is a folder: ``model.keras`` plus ``model.json`` (input size, threshold,
 temperature, Grad-CAM layer, SHA-256 of the weights file, metrics), and ``model.tflite``: the
-same network converted to TF Lite for fast CPU inference: ``explain.gradcam.forward_function``,
+same network converted to TF Lite for fast CPU inference: ``detector.inference.forward.forward_function``,
 which returns the CAM layer's features, the logit, the probability and the logit's gradient with
 respect to the features (checked against the Keras model when written; used only while its recorded
 source hash matches ``model.keras``).  Loading checks the hash,
@@ -150,9 +150,8 @@ def write_lite(model: keras.Model, config: ModelConfig, out_dir: str | Path) -> 
     The conversion is checked on a probe batch (probabilities within 1e-4 of Keras).  Returns
     False, leaving no file and blank hashes, when conversion fails: the bundle then runs in TF.
     """
-    from explain.gradcam import forward_function
-
     from .inference import lite
+    from .inference.forward import forward_function
 
     out = Path(out_dir)
     config.lite_sha256 = config.lite_source_sha256 = ""
@@ -215,7 +214,6 @@ def read_lite(model_dir: str | Path, config: ModelConfig) -> bytes | None:
     return content
 
 
-FORWARD_OUTPUTS = 4  # explain.gradcam.forward_function: features, logit, probability, gradient
 
 
 def load_lite(model_dir: str | Path, config: ModelConfig):
@@ -227,6 +225,7 @@ def load_lite(model_dir: str | Path, config: ModelConfig):
     content = read_lite(model_dir, config)
     if content is None:
         return None
+    from .inference.forward import FORWARD_OUTPUTS
     from .inference.lite import LiteRunner
 
     runner = LiteRunner(content)

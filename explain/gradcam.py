@@ -10,17 +10,18 @@ for faces called real, so a heatmap always shows what drove the label the user s
 
 Two back ends give the same maps (a test pins them together):
 
-* ``fused`` (default, fast): one forward pass yields the probabilities, the CAM layer's features,
-  the logit and the gradient of the logit with respect to the features; both CAMs are computed from
-  those in NumPy -- no work repeated between the label and the heatmap.  The forward pass is
-  :func:`forward_function` (one compiled ``tf.function`` with a fixed input signature) or anything
-  that computes the same four arrays faster -- the project passes the TF Lite copy of that very
-  function (3-5x faster on a CPU);
+* ``fused`` (default, fast): the classifier's forward pass yields the probabilities, the CAM
+  layer's features, the logit and the gradient of the logit with respect to the features; both
+  CAMs are computed from those in NumPy -- no work repeated between the label and the heatmap.
+  The forward pass is any callable with that contract (``detector.inference.forward``: a compiled
+  ``tf.function`` over the Keras model, or its TF Lite copy, 3-5x faster on a CPU);
 * ``tf-keras-vis``: the reference implementation (``Gradcam``/``GradcamPlusPlus`` with
   ``ReplaceToLinear`` and ``clone=True``), for anyone who wants the library's own numbers.
 
-This module knows a model only as "a Keras model with a layer named ``cam_layer`` and an output
-that is a sigmoid of a layer named ``logit``", or as a ``forward(crops)`` callable.
+Arrays in, maps out: this package imports nothing from ``detector``.  It knows a model only as a
+``forward(crops)`` callable, and -- for ``tf-keras-vis`` -- as "a Keras model with a layer named
+``cam_layer`` and an output that is a sigmoid of a layer named ``logit``".  TensorFlow is imported
+only by that reference back end.
 """
 
 from __future__ import annotations
@@ -28,11 +29,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-METHODS = ("gradcam++", "gradcam")
+METHODS = ("gradcam++", "gradcam")  # the maps computed; the first is the default everywhere
 BACKENDS = ("fused", "tf-keras-vis")
 EPS = 1e-7  # keras.backend.epsilon(), as tf-keras-vis uses for normalising
 
@@ -46,30 +45,6 @@ class Explained:
 
     p_fake: np.ndarray  # (N,)
     cams: dict[str, np.ndarray]  # method -> (N, h, w)
-
-
-def forward_function(model: keras.Model, cam_layer: str):
-    """``tf.function`` crops -> [features, logit, probability, d logit / d features], any batch size.
-
-    Each crop's logit depends on its own features only, so the gradient of the *sum* of the logits
-    is every crop's own gradient; unlike the gradient of ``sign * logit`` it also converts to TF
-    Lite's built-in operations (no ``BroadcastGradientArgs``), so the TF Lite copy carries it too.
-    """
-    size = int(model.input_shape[1])
-    graph = keras.Model(model.inputs, [model.get_layer(cam_layer).output, model.get_layer("logit").output,
-                                       model.output])
-
-    def forward(x):
-        with tf.GradientTape() as tape:
-            features, logit, prob = graph(x, training=False)
-            tape.watch(features)
-            total = tf.reduce_sum(logit)
-        return features, tf.reshape(logit, [-1]), tf.reshape(prob, [-1]), tape.gradient(total, features)
-
-    # autograph=False: no Python control flow on tensors here, and skipping AutoGraph's source
-    # conversion of every Keras layer makes tracing (part of the cold start) ~40 % faster.
-    return tf.function(forward, autograph=False, reduce_retracing=True,
-                       input_signature=[tf.TensorSpec((None, size, size, 3), tf.float32)])
 
 
 def _normalise(cam: np.ndarray) -> np.ndarray:
@@ -115,39 +90,18 @@ def cams_from(features: np.ndarray, logit_grads: np.ndarray, logit: np.ndarray, 
 class CamExplainer:
     """Fused prediction + Grad-CAM/Grad-CAM++ (see module docstring).
 
-    Give a Keras ``model`` and its ``cam_layer`` (the forward pass then runs in TensorFlow), or a
-    ``forward`` callable and ``input_size`` (the model is then only needed by ``tf-keras-vis``).
+    ``forward`` is the classifier's forward pass; the ``tf-keras-vis`` back end also needs the
+    Keras ``model`` and its ``cam_layer``.
     """
 
-    def __init__(self, model: keras.Model | None = None, cam_layer: str | None = None, backend: str = "fused",
-                 forward: Forward | None = None, input_size: int | None = None):
+    def __init__(self, forward: Forward, backend: str = "fused", model=None, cam_layer: str | None = None):
         if backend not in BACKENDS:
             raise ValueError(f"unknown CAM back end {backend!r}; choose one of {BACKENDS}")
-        if model is None and (forward is None or backend != "fused"):
-            raise ValueError("CamExplainer needs a Keras model unless it gets a forward pass and backend 'fused'")
+        if backend == "tf-keras-vis" and (model is None or cam_layer is None):
+            raise ValueError("the tf-keras-vis back end needs the Keras model and its cam_layer")
         self.backend = backend
-        self.cam_layer = cam_layer
-        self._tfkv: TfKerasVisCams | None = TfKerasVisCams(model, cam_layer) if backend == "tf-keras-vis" else None
-        if forward is None:
-            graph = forward_function(model, cam_layer)
-
-            def forward(crops: np.ndarray) -> list:
-                return [t.numpy() for t in graph(tf.convert_to_tensor(crops, tf.float32))]
-
         self.forward = forward
-        self.input_size = int(input_size or model.input_shape[1])
-
-    def warmup(self, batch_sizes: tuple[int, ...] = (1,)) -> None:
-        """Trace/run once so the first user does not pay for compilation."""
-        for n in batch_sizes:
-            self.explain(np.zeros((n, self.input_size, self.input_size, 3), np.float32))
-
-    def predict(self, crops: np.ndarray, batch: int = 64) -> np.ndarray:
-        """Probabilities only, in batches of ``batch``: the path for batch scans."""
-        if len(crops) == 0:
-            return np.zeros((0,), np.float32)
-        return np.concatenate([np.asarray(self.forward(np.asarray(crops[s:s + batch], np.float32))[2])
-                               for s in range(0, len(crops), batch)])
+        self._tfkv: TfKerasVisCams | None = TfKerasVisCams(model, cam_layer) if backend == "tf-keras-vis" else None
 
     def explain(self, crops: np.ndarray, threshold: float = 0.5) -> Explained:
         """Probabilities and both CAMs for a batch of crops (one forward pass with ``fused``)."""
@@ -156,7 +110,7 @@ class CamExplainer:
             return Explained(np.zeros((0,), np.float32), {m: empty for m in METHODS})
         crops = np.asarray(crops, np.float32)
         if self._tfkv is not None:
-            prob = self.predict(crops)
+            prob = np.asarray(self.forward(crops)[2])
             signs = np.where(prob >= threshold, 1.0, -1.0)
             return Explained(prob, {m: self._tfkv(crops, signs, m) for m in METHODS})
         features, logit, prob, grads = (np.asarray(a) for a in self.forward(crops))
@@ -170,7 +124,7 @@ class TfKerasVisCams:
     model untouched; the visualisers are built once because cloning costs more than a map.
     """
 
-    def __init__(self, model: keras.Model, cam_layer: str):
+    def __init__(self, model, cam_layer: str):
         from tf_keras_vis.gradcam import Gradcam
         from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
         from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
@@ -180,6 +134,8 @@ class TfKerasVisCams:
                      "gradcam++": GradcamPlusPlus(model, model_modifier=ReplaceToLinear(), clone=True)}
 
     def __call__(self, crops: np.ndarray, signs: np.ndarray, method: str = "gradcam++") -> np.ndarray:
+        import tensorflow as tf
+
         signs_t = tf.constant(np.asarray(signs, np.float32))
 
         def score(output):
@@ -192,7 +148,7 @@ class TfKerasVisCams:
         return np.asarray(cam).reshape(len(crops), *np.asarray(cam).shape[-2:])
 
 
-def tfkv_cams(model: keras.Model, cam_layer: str, crops: np.ndarray, signs: np.ndarray,
+def tfkv_cams(model, cam_layer: str, crops: np.ndarray, signs: np.ndarray,
               method: str = "gradcam++") -> np.ndarray:
     """One-off tf-keras-vis maps (N, h, w), normalised; see :class:`TfKerasVisCams`."""
     return TfKerasVisCams(model, cam_layer)(crops, signs, method)

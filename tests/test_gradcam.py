@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from detector.inference.forward import Classifier, keras_forward
 from explain.gradcam import CamExplainer, tfkv_cams
 from explain.overlay import BoxLabel, blend, paste_heatmaps, render
 
@@ -59,7 +60,7 @@ def test_heatmap_peak_lands_on_the_deciding_patch(patch_model, method):
     model, cam = patch_model
     x, y, where = patch_dataset(40, np.random.default_rng(2))
     fakes = np.where(y == 1)[0]
-    out = CamExplainer(model, cam).explain(x[fakes], threshold=0.5)
+    out = CamExplainer(keras_forward(model, cam)).explain(x[fakes], threshold=0.5)
     hits = 0
     for k, i in enumerate(fakes):
         heat = paste_heatmaps((SIZE, SIZE), [(0, 0, SIZE)], [out.cams[method][k]])
@@ -72,7 +73,7 @@ def test_heatmap_peak_lands_on_the_deciding_patch(patch_model, method):
 def test_fused_maps_equal_tf_keras_vis(patch_model):
     model, cam = patch_model
     x, _, _ = patch_dataset(6, np.random.default_rng(3))
-    out = CamExplainer(model, cam).explain(x, threshold=0.5)
+    out = CamExplainer(keras_forward(model, cam)).explain(x, threshold=0.5)
     signs = np.where(out.p_fake >= 0.5, 1.0, -1.0)
     for method in ("gradcam", "gradcam++"):
         ref = tfkv_cams(model, cam, x, signs, method)
@@ -82,23 +83,23 @@ def test_fused_maps_equal_tf_keras_vis(patch_model):
 def test_tf_keras_vis_back_end_is_selectable_and_agrees(patch_model):
     model, cam = patch_model
     x, _, _ = patch_dataset(4, np.random.default_rng(5))
-    fused = CamExplainer(model, cam).explain(x, threshold=0.5)
-    ref = CamExplainer(model, cam, backend="tf-keras-vis").explain(x, threshold=0.5)
+    fused = CamExplainer(keras_forward(model, cam)).explain(x, threshold=0.5)
+    ref = CamExplainer(keras_forward(model, cam), "tf-keras-vis", model, cam).explain(x, threshold=0.5)
     assert np.allclose(fused.p_fake, ref.p_fake, atol=1e-5)
     for method in ("gradcam", "gradcam++"):
         assert ref.cams[method].shape == fused.cams[method].shape
         assert np.allclose(ref.cams[method], fused.cams[method], atol=1e-4)
     with pytest.raises(ValueError, match="back end"):
-        CamExplainer(model, cam, backend="magic")
+        CamExplainer(keras_forward(model, cam), backend="magic")
 
 
 def test_fused_probabilities_equal_model_output(patch_model):
     model, cam = patch_model
     x, _, _ = patch_dataset(6, np.random.default_rng(4))
-    explainer = CamExplainer(model, cam)
+    explainer = CamExplainer(keras_forward(model, cam))
     ref = model.predict(x, verbose=0).ravel()
     assert np.allclose(explainer.explain(x).p_fake, ref, atol=1e-5)
-    assert np.allclose(explainer.predict(x), ref, atol=1e-5)
+    assert np.allclose(Classifier.from_keras(model, cam).predict(x), ref, atol=1e-5)
 
 
 def test_heatmaps_have_grid_shape_unit_range_and_follow_the_input(detector, astronaut, hopper):
@@ -129,13 +130,13 @@ def test_render_draws_boxes_in_verdict_colours(astronaut):
 
 def test_maps_from_a_lite_forward_pass_equal_the_fused_maps(patch_model):
     """The TF Lite copy of the forward pass carries the gradient through the head (here a max-pool)."""
+    from detector.inference.forward import forward_function as forward_graph
     from detector.inference.lite import LiteRunner, convert
-    from explain.gradcam import forward_function as forward_graph
 
     model, cam = patch_model
     x, _, _ = patch_dataset(6, np.random.default_rng(6))
-    fused = CamExplainer(model, cam).explain(x, threshold=0.5)
-    lite = CamExplainer(model, cam, forward=LiteRunner(convert(forward_graph(model, cam)))).explain(x, threshold=0.5)
+    fused = CamExplainer(keras_forward(model, cam)).explain(x, threshold=0.5)
+    lite = CamExplainer(LiteRunner(convert(forward_graph(model, cam)))).explain(x, threshold=0.5)
     assert np.allclose(fused.p_fake, lite.p_fake, atol=1e-5)
     for method in ("gradcam", "gradcam++"):
         assert np.allclose(fused.cams[method], lite.cams[method], atol=1e-4)

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from detector.errors import ConfigError
+from detector.inference.forward import Classifier, keras_forward
+from detector.inference.forward import forward_function as forward_graph
 from detector.inference.lite import LiteRunner, convert
 from detector.inference.lite import main as export_main
 from detector.inference.pipeline import Detector
 from detector.model import LITE_FILE, ModelConfig, build_model, read_config, read_lite, save_bundle
 from explain.gradcam import CamExplainer
-from explain.gradcam import forward_function as forward_graph
 
 SIZE = 64
 
@@ -76,8 +77,8 @@ def test_runner_refuses_the_wrong_number_of_inputs(small_model):
 
 def test_explainer_with_lite_forward_gives_the_tensorflow_answers(small_model):
     model, cam = small_model
-    tf_path = CamExplainer(model, cam)
-    lite_path = CamExplainer(model, cam, forward=LiteRunner(convert(forward_graph(model, cam))))
+    tf_path = CamExplainer(keras_forward(model, cam))
+    lite_path = CamExplainer(LiteRunner(convert(forward_graph(model, cam))))
     x = crops(6, seed=7)
     a, b = tf_path.explain(x, threshold=0.5), lite_path.explain(x, threshold=0.5)
     assert np.allclose(a.p_fake, b.p_fake, atol=1e-5)
@@ -85,8 +86,9 @@ def test_explainer_with_lite_forward_gives_the_tensorflow_answers(small_model):
     for method in a.cams:
         assert a.cams[method].shape == b.cams[method].shape
         assert np.allclose(a.cams[method], b.cams[method], atol=1e-3)
-    assert np.allclose(tf_path.predict(x, batch=4), lite_path.predict(x, batch=4), atol=1e-5)
-    assert lite_path.predict(x[:0]).shape == (0,)
+    tf_classifier, lite_classifier = Classifier(tf_path.forward, SIZE), Classifier(lite_path.forward, SIZE)
+    assert np.allclose(tf_classifier.predict(x, batch=4), lite_classifier.predict(x, batch=4), atol=1e-5)
+    assert lite_classifier.predict(x[:0]).shape == (0,)
 
 
 def test_detector_runs_lite_by_default_and_tensorflow_on_request(bundle, astronaut):
@@ -106,7 +108,7 @@ def test_the_keras_model_is_loaded_only_when_something_needs_it(bundle, astronau
     assert det._model is None
     assert det.model.get_layer("logit") is not None  # loaded (and hash-checked) on demand
     with pytest.raises(ValueError, match="Keras model"):
-        CamExplainer(forward=det.explainer.forward, input_size=SIZE, backend="tf-keras-vis")
+        CamExplainer(det.classifier.forward, backend="tf-keras-vis")
 
 
 def test_tampered_weights_stop_the_detector_even_when_tf_lite_would_do_the_work(bundle):

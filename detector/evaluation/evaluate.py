@@ -176,7 +176,7 @@ def _from_prepared(prepared: str, split: str, limit: int) -> tuple[np.ndarray, l
 
 def evaluate(data: str, model_dir: str, out: str, split: str = "val", perturbations: list[str] | None = None,
              limit: int = 0, face_detector: str = "auto", prepared: str = "") -> dict:
-    from explain.gradcam import CamExplainer
+    from ..inference.forward import Classifier
 
     model, cfg = load_bundle(model_dir)
     if prepared:
@@ -197,8 +197,8 @@ def evaluate(data: str, model_dir: str, out: str, split: str = "val", perturbati
     y = np.array([r["label"] for r in rows])
     sources = np.array([r["source"] for r in rows])
     forward = load_lite(model_dir, cfg)  # the TF Lite copy when valid: the same scores, 3-5x faster
-    explainer = (CamExplainer(forward=forward, input_size=cfg.input_size) if forward is not None
-                 else CamExplainer(model, cfg.cam_layer))
+    explainer = (Classifier(forward, cfg.input_size) if forward is not None
+                 else Classifier.from_keras(model, cfg.cam_layer))
     p = score_crops(explainer, crops)
     per = metrics.per_source(y, p, list(sources), cfg.threshold)
     out_dir = Path(out)

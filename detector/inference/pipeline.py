@@ -23,6 +23,7 @@ from ..config import FACE_DETECTORS, CropConfig, Limits, Settings
 from ..errors import ConfigError
 from ..model import load_bundle, load_lite, read_config, verify_weights
 from .faces import FaceBox, crop_square, get_face_finder, square_crop_box
+from .forward import Classifier
 from .images import ImageInput, LoadedImage, load_image
 from .results import DetectionResult, FaceResult
 
@@ -62,15 +63,18 @@ class Detector:
         forward = load_lite(self.model_dir, self.config) if engine == "auto" and cam_backend == "fused" else None
         if forward is not None:
             # The TF Lite copy answers everything; the Keras model (~1.4 s to load) only on demand.
-            self.explainer = CamExplainer(forward=forward, input_size=self.config.input_size)
+            self.classifier = Classifier(forward, self.config.input_size)
+            self.explainer = CamExplainer(forward)
             self.engine = "tflite"
         else:
-            self.explainer = CamExplainer(self.model, self.config.cam_layer, backend=cam_backend)
+            self.classifier = Classifier.from_keras(self.model, self.config.cam_layer)
+            self.explainer = CamExplainer(self.classifier.forward, cam_backend, self.model, self.config.cam_layer)
             self.engine = "tensorflow"
         self.crop_cfg = CropConfig(margin=self.config.crop_margin)
         self.finder = get_face_finder(face_detector, self.crop_cfg)
-        if warmup:
-            self.explainer.warmup((1,))
+        if warmup:  # trace/run once so the first user does not pay for it
+            size = self.config.input_size
+            self.explainer.explain(np.zeros((1, size, size, 3), np.float32))
             self.finder.warmup()
         self.load_seconds = time.perf_counter() - t0
 
@@ -160,7 +164,7 @@ class Detector:
         crops of several photos into one call here, which is where its speed comes from.
         """
         if cam_method is None:
-            return self.explainer.predict(crops), None
+            return self.classifier.predict(crops), None
         out = self.explainer.explain(crops, self.threshold)
         return out.p_fake, out.cams[cam_method]
 
