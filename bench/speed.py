@@ -342,7 +342,9 @@ def face_detector_study(det, sets: dict[str, list[tuple[str, Any]]], quick: bool
 
 def make_seed_bundle(folder: Path) -> None:
     """The seed project's architecture, untrained (speed does not depend on the weights)."""
-    from detector.model import ModelConfig, build_model, save_bundle
+    from detector.inference.bundle import ModelConfig
+    from detector.training.export import save_bundle
+    from detector.training.model import build_model
 
     model, cam_layer = build_model(SEED_ARCH, SEED_SIZE, pretrained=False)
     cfg = ModelConfig(name="seed-efficientnetv2b0 (untrained, benchmark only)", version="bench",
@@ -372,7 +374,7 @@ def worker(args: argparse.Namespace) -> None:
     r["model"] = det.model_info()
     r["model_dir"] = str(det.model_dir)
 
-    from detector.model import load_bundle
+    from detector.inference.bundle import load_bundle
 
     t = time.perf_counter()
     load_bundle(det.model_dir)

@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("detector.batch.scan", "score images and videos in files/folders; JSON lines, CSV or an HTML report"),
     "prepare": ("detector.training.prepare", "find and crop the faces of a labelled dataset once, for training"),
     "train": ("detector.training.train", "train, calibrate and save a model on a labelled dataset"),
-    "export-lite": ("detector.inference.lite", "write model.tflite (fast CPU inference) for a model folder"),
+    "export-lite": ("detector.training.export", "write model.tflite (fast CPU inference) for a model folder"),
     "evaluate": ("detector.evaluation.evaluate", "measure a model on a labelled dataset (AUC, calibration, per source)"),
     "loso": ("detector.evaluation.loso", "leave-one-source-out: train without each source, score it (or --compare runs)"),
     "card": ("detector.evaluation.card", "write MODEL_CARD.md from the measured JSON files"),

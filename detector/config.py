@@ -52,11 +52,15 @@ class Limits:
         )
 
 
+# The face crop: a square of side CROP_MARGIN * max(box w, box h), the same in training and inference.
+CROP_MARGIN = 1.3
+
+
 @dataclass(frozen=True)
 class CropConfig:
     """How a face box becomes a model input; identical in training and inference."""
 
-    margin: float = 1.3  # square side = margin * max(box w, box h)
+    margin: float = CROP_MARGIN  # square side = margin * max(box w, box h)
     min_face: int = 24  # faces smaller than this (px) are ignored by the detector
 
 

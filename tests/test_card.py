@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from detector.evaluation import card
-from detector.model import ModelConfig
+from detector.inference.bundle import ModelConfig
 
 
 def _metrics(auc):

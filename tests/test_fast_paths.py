@@ -152,7 +152,7 @@ def test_a_damaged_shipped_network_is_replaced_by_a_fresh_conversion(tmp_path, m
 
 
 def test_export_writes_the_three_networks(tmp_path):
-    from detector.inference.lite import main as export_main
+    from detector.training.export import main as export_main
 
     assert export_main(["--mtcnn", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.glob("*.tflite")) == ["onet.tflite", "pnet.tflite", "rnet.tflite"]

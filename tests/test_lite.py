@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 
 from detector.errors import ConfigError
+from detector.inference.bundle import LITE_FILE, ModelConfig, read_config, read_lite
 from detector.inference.forward import Classifier, keras_forward
 from detector.inference.forward import forward_function as forward_graph
 from detector.inference.lite import LiteRunner, convert
-from detector.inference.lite import main as export_main
 from detector.inference.pipeline import Detector
-from detector.model import LITE_FILE, ModelConfig, build_model, read_config, read_lite, save_bundle
+from detector.training.export import main as export_main
+from detector.training.export import save_bundle
+from detector.training.model import build_model
 from explain.gradcam import CamExplainer
 
 SIZE = 64
@@ -183,7 +185,8 @@ def test_an_intact_lite_copy_of_another_forward_pass_is_refused(small_model, bun
     import tensorflow as tf
 
     from detector.errors import ModelError
-    from detector.model import load_lite, sha256_file, write_config
+    from detector.inference.bundle import load_lite, sha256_file
+    from detector.training.export import write_config
 
     model, _ = small_model
     fn = tf.function(lambda x: (model(x), model(x), model(x)), autograph=False,

@@ -8,14 +8,9 @@ import numpy as np
 import pytest
 
 from detector.errors import ModelError
-from detector.model import (
-    ModelConfig,
-    build_model,
-    fold_temperature,
-    load_bundle,
-    predict_proba,
-    save_bundle,
-)
+from detector.inference.bundle import ModelConfig, load_bundle
+from detector.training.export import save_bundle
+from detector.training.model import build_model, fold_temperature, predict_proba
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +74,10 @@ def test_shipped_model_loads_with_its_card():
     model, cfg = load_bundle(DEFAULT_MODEL_DIR)
     assert model.input_shape[1:] == (cfg.input_size, cfg.input_size, 3)
     assert 0.0 < cfg.threshold < 1.0 and cfg.temperature > 0
+
+
+def test_the_card_default_cam_layer_is_the_backbones_last_relu():
+    from detector.inference.bundle import DEFAULT_CAM_LAYER
+    from detector.training.backbone import LAST_CONV_LAYER
+
+    assert ModelConfig().cam_layer == DEFAULT_CAM_LAYER == LAST_CONV_LAYER

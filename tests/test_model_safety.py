@@ -15,7 +15,7 @@ import pytest
 
 from detector.config import DEFAULT_MODEL_DIR
 from detector.errors import ModelError
-from detector.model import CONFIG_FILE, MODEL_FILE, ModelConfig, check_model, load_bundle, sha256_file
+from detector.inference.bundle import CONFIG_FILE, MODEL_FILE, ModelConfig, check_model, load_bundle, sha256_file
 
 pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL_DIR / MODEL_FILE).is_file(), reason="assets/model is missing")
 

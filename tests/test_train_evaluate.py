@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from detector.evaluation import evaluate, loso
-from detector.model import load_bundle
+from detector.inference.bundle import load_bundle
 from detector.training import sbi, train
 
 

@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..model import read_config
+from ..inference.bundle import read_config
 
 INTRO = """\
 ## Model description

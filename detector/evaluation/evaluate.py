@@ -31,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..config import FACE_DETECTORS
-from ..model import load_bundle, load_lite
+from ..inference.bundle import load_bundle, load_lite
 from ..training import calibration
 from ..training.augment import PERTURBATIONS
 from ..training.data import read_dataset

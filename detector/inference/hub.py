@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..config import DEFAULT_MODEL_DIR
 from ..errors import ModelError
-from ..model import CONFIG_FILE, LITE_FILE, MODEL_FILE, read_config, verify_weights
+from .bundle import CONFIG_FILE, LITE_FILE, MODEL_FILE, read_config, verify_weights
 
 log = logging.getLogger(__name__)
 

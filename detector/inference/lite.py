@@ -11,9 +11,9 @@ What runs in TF Lite here is only ever a *conversion* of a Keras model this proj
 * :class:`LiteRunner` runs one, re-sizing the input when the batch (or image) size changes, and
   returns the outputs in the order the function returned them.
 
-Gradients do not convert (TF Lite has no ``BroadcastGradientArgs``), so for Grad-CAM the model's
-forward pass runs here and only the small head after the CAM layer is differentiated in
-TensorFlow (``explain.gradcam``).  TF 2.21 marks ``tf.lite.Interpreter`` as deprecated in favour of
+The classifier's converted function (``detector.inference.forward.forward_function``) returns the
+logit's gradient with respect to the Grad-CAM layer as one more output, so its heatmaps need no
+TensorFlow at run time either.  Writing a model's copy is ``detector.training.export``.  TF 2.21 marks ``tf.lite.Interpreter`` as deprecated in favour of
 the LiteRT package, whose interpreter has the same API; the pinned TensorFlow still ships it.
 """
 
@@ -106,48 +106,3 @@ class LiteRunner:
                 interp.set_tensor(index, a)
             interp.invoke()
             return [interp.get_tensor(i) for i in self._outputs]  # get_tensor copies
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(
-        prog="python -m detector export-lite",
-        description="Write model.tflite (the same network for fast CPU inference) into a model folder and "
-                    "record its SHA-256 in model.json (training does this itself; use it for older folders), "
-                    "and/or --mtcnn: MTCNN's three networks into assets/mtcnn.")
-    p.add_argument("model_dir", nargs="?", help="model folder with model.keras and model.json")
-    p.add_argument("--mtcnn", nargs="?", const="", metavar="DIR",
-                   help="also convert MTCNN's networks (into DIR, default assets/mtcnn)")
-    a = p.parse_args(argv)
-    if a.model_dir is None and a.mtcnn is None:
-        p.error("give a model folder, --mtcnn, or both")
-    status = 0
-    if a.mtcnn is not None:
-        from .mtcnn_nets import export_mtcnn_lite
-
-        for path in export_mtcnn_lite(a.mtcnn or None):
-            print(f"wrote {path}")
-    if a.model_dir is not None:
-        status = _export_model(a.model_dir)
-    return status
-
-
-def _export_model(model_dir: str) -> int:
-    from ..errors import DetectorError
-    from ..model import LITE_FILE, load_bundle, write_config, write_lite
-
-    try:
-        model, config = load_bundle(model_dir)
-    except DetectorError as exc:
-        print(f"error: {exc}")
-        return 2
-    ok = write_lite(model, config, model_dir)
-    write_config(config, model_dir)
-    print(f"wrote {model_dir}/{LITE_FILE} (sha256 {config.lite_sha256[:12]}...)" if ok
-          else "conversion failed; the model folder is unchanged apart from model.json's empty TF Lite fields")
-    return 0 if ok else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -21,7 +21,7 @@ from explain.overlay import BoxLabel, paste_heatmaps, render
 
 from ..config import FACE_DETECTORS, CropConfig, Limits, Settings
 from ..errors import ConfigError
-from ..model import load_bundle, load_lite, read_config, verify_weights
+from .bundle import load_bundle, load_lite, read_config, verify_weights
 from .faces import FaceBox, crop_square, get_face_finder, square_crop_box
 from .forward import Classifier
 from .images import ImageInput, LoadedImage, load_image

@@ -229,7 +229,8 @@ def fit(model, cfg: TrainConfig, crops, rows, train_idx, val_x, val_y, val_sourc
 
 def init_weights(model, cfg: TrainConfig) -> None:
     """Copy the weights of the saved model ``cfg.init_from`` into ``model``, undoing its folded temperature."""
-    from ..model import fold_temperature, load_bundle
+    from ..inference.bundle import load_bundle
+    from .model import fold_temperature
 
     src, card = load_bundle(cfg.init_from)
     if (card.architecture, card.input_size) != (cfg.architecture, cfg.input_size):
@@ -243,7 +244,9 @@ def init_weights(model, cfg: TrainConfig) -> None:
 def train(cfg: TrainConfig) -> Path:
     import keras
 
-    from ..model import ModelConfig, build_model, fold_temperature, save_bundle
+    from ..inference.bundle import ModelConfig
+    from .export import save_bundle
+    from .model import build_model, fold_temperature
 
     seed_everything(cfg.seed)
     out = Path(cfg.out)

@@ -1,0 +1,183 @@
+"""A saved model folder: read it, check it, load it safely -- what every front end loads.
+
+A saved model is a folder: ``model.keras`` plus ``model.json`` (:class:`ModelConfig`: input size,
+threshold, temperature, Grad-CAM layer, SHA-256 of the weights file, metrics), and
+``model.tflite``: the same network converted to TF Lite for fast CPU inference -- the forward pass
+of :func:`detector.inference.forward.forward_function`, which returns the CAM layer's features,
+the logit, the probability and the logit's gradient with respect to the features (written and
+checked against the Keras model by :mod:`detector.training.export`; used only while its recorded
+source hash matches ``model.keras``).  Loading checks the hash, uses Keras ``safe_mode`` and
+refuses ``Lambda`` layers, so a model file from the internet cannot run code.  Calibration
+(temperature ``T``) was folded into the ``logit`` layer when saving, so the model's output *is*
+the calibrated probability; ``model.json`` keeps ``T`` for the record.  Loading never needs the
+training code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from ..config import CROP_MARGIN
+from ..errors import ModelError
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "model.json"
+LITE_FILE = "model.tflite"  # the same network converted for fast CPU inference (detector.inference.lite)
+# MobileNetV2's last ReLU: detector.training.backbone.LAST_CONV_LAYER (a test pins the two together;
+# written out here because loading a model never imports the training code).
+DEFAULT_CAM_LAYER = "features_18_relu"
+
+
+@dataclass
+class ModelConfig:
+    """Everything inference needs besides the weights; saved as ``model.json``."""
+
+    name: str = "fdet-mobilenetv2"
+    version: str = "0.0.0"
+    architecture: str = "mobilenetv2"
+    input_size: int = 160
+    threshold: float = 0.5
+    temperature: float = 1.0
+    cam_layer: str = DEFAULT_CAM_LAYER
+    crop_margin: float = CROP_MARGIN
+    sha256: str = ""
+    lite_sha256: str = ""  # SHA-256 of model.tflite ...
+    lite_source_sha256: str = ""  # ... and of the model.keras it was converted from
+    trained_on: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_lite(model_dir: str | Path, config: ModelConfig) -> bytes | None:
+    """The bundle's ``model.tflite`` when it is there, intact and converted from this ``model.keras``."""
+    path = Path(model_dir) / LITE_FILE
+    if not path.is_file() or not config.lite_sha256:
+        return None
+    if config.lite_source_sha256 != config.sha256:
+        log.warning("Ignoring %s: it was converted from another model.keras (re-export with "
+                    "`python -m detector export-lite %s`).", path, model_dir)
+        return None
+    content = path.read_bytes()
+    if hashlib.sha256(content).hexdigest() != config.lite_sha256:
+        log.warning("Ignoring %s: it does not match its model card (modified or truncated).", path)
+        return None
+    return content
+
+
+
+
+def load_lite(model_dir: str | Path, config: ModelConfig):
+    """A :class:`~detector.inference.lite.LiteRunner` for the bundle's TF Lite copy when :func:`read_lite` accepts it.
+
+    :class:`ModelError` when the file is intact but is not this card's forward pass (input size or
+    number of outputs differ: e.g. written by an older version of this project).
+    """
+    content = read_lite(model_dir, config)
+    if content is None:
+        return None
+    from .forward import FORWARD_OUTPUTS
+    from .lite import LiteRunner
+
+    runner = LiteRunner(content)
+    if tuple(runner.input_shape[1:]) != (config.input_size, config.input_size, 3) \
+            or runner.n_outputs != FORWARD_OUTPUTS:
+        raise ModelError(f"{model_dir}: model.tflite (input {runner.input_shape}, {runner.n_outputs} "
+                         f"outputs) is not this card's model; re-export it with "
+                         f"`python -m detector export-lite {model_dir}`.")
+    return runner
+
+
+def read_config(model_dir: str | Path) -> ModelConfig:
+    path = Path(model_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise ModelError(f"No model card found at {path}.")
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(card, dict):
+            raise TypeError("not a JSON object")
+        return ModelConfig.from_dict(card)
+    except (ValueError, TypeError) as exc:  # ValueError covers bad JSON and bad UTF-8
+        raise ModelError(f"The model card {path} is not valid JSON.") from exc
+
+
+def verify_weights(model_dir: str | Path, config: ModelConfig, what: str = "model file") -> Path:
+    """``model.keras``'s path; :class:`ModelError` unless it is there and matches the card's SHA-256.
+
+    ``what`` names the file in the mismatch message ("The {what} {path} does not match ...").
+    """
+    model_dir = Path(model_dir)
+    path = model_dir / MODEL_FILE
+    if not path.is_file():
+        raise ModelError(f"No model file found at {path}.")
+    if not config.sha256:
+        raise ModelError(f"The model card {model_dir / CONFIG_FILE} has no sha256; refusing to load.")
+    digest = sha256_file(path)
+    if digest != config.sha256:
+        raise ModelError(
+            f"The {what} {path} does not match its model card (SHA-256 {digest[:12]}... "
+            f"expected {config.sha256[:12]}...): it was modified or truncated."
+        )
+    return path
+
+
+def load_bundle(model_dir: str | Path, verify: bool = True) -> tuple[keras.Model, ModelConfig]:
+    """Load a saved model folder; checks the SHA-256 and refuses unsafe layers."""
+    model_dir = Path(model_dir)
+    config = read_config(model_dir)
+    path = model_dir / MODEL_FILE
+    if verify:
+        verify_weights(model_dir, config)
+    elif not path.is_file():
+        raise ModelError(f"No model file found at {path}.")
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a broken archive
+        raise ModelError(f"The model file {path} could not be loaded: {exc}") from exc
+    check_model(model, config)
+    return model, config
+
+
+def _all_layers(model: keras.Layer):
+    """Every layer, including those inside nested models (``model.layers`` lists only the top)."""
+    for layer in getattr(model, "layers", []):
+        yield layer
+        yield from _all_layers(layer)
+
+
+def check_model(model: keras.Model, config: ModelConfig) -> None:
+    """The shape contract every front end relies on."""
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.Lambda):
+            raise ModelError(f"The model contains a Lambda layer ({layer.name}); refusing to run it.")
+    shape = tuple(model.input_shape)
+    if shape[1:] != (config.input_size, config.input_size, 3):
+        raise ModelError(f"Model input {shape} does not match its card's input_size {config.input_size}.")
+    if tuple(model.output_shape)[1:] != (1,):
+        raise ModelError(f"Model output {model.output_shape} is not a single probability.")
+    try:
+        model.get_layer(config.cam_layer)
+        model.get_layer("logit")
+    except ValueError as exc:
+        raise ModelError(f"The model lacks a layer named in its card: {exc}") from exc
