@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from detector.batch import scan
-from detector.batch.report import CSV_FIELDS
+from detector.batch.records import CSV_FIELDS, ScanRecord
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -215,7 +215,7 @@ def test_reports_keep_file_names_that_are_not_utf8(tmp_path):
     from detector.batch import report
 
     name = os.fsdecode(b"caf\xe9.jpg")  # a Latin-1 file name on a UTF-8 system
-    rec = scan.ScanRecord(str(tmp_path / name), "image", 0.25, "real", [], "1 face found.")
+    rec = ScanRecord(str(tmp_path / name), "image", 0.25, "real", [], "1 face found.")
     csv_bytes = report.write_csv([rec], tmp_path / "report.csv").read_bytes()
     assert b"caf\xe9.jpg,real,0.2500,0," in csv_bytes
     page = report.write_html([rec], tmp_path / "report.html", {"name": "m", "threshold": 0.5},

@@ -16,23 +16,15 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .scan import ScanRecord
-
-CSV_FIELDS = ("path", "label", "p_fake", "n_faces", "error")
+from .records import CSV_FIELDS, NAME_ERRORS, ScanRecord
 
 
 def write_json(records: Sequence[ScanRecord], path: Path, model: dict[str, Any], summary: dict[str, Any]) -> Path:
     doc = {"model": model, "summary": summary, "results": [r.to_dict() for r in records]}
     path.write_text(json.dumps(doc, indent=2))
     return path
-
-
-# File names are bytes on POSIX; one that is not valid UTF-8 is written back as the same bytes
-# (Python's surrogateescape) instead of ending the report with a UnicodeEncodeError.
-NAME_ERRORS = "surrogateescape"
 
 
 def write_csv(records: Sequence[ScanRecord], path: Path) -> Path:

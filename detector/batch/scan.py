@@ -42,6 +42,8 @@ from ..errors import DetectorError
 from ..inference.images import LoadedImage, load_image
 from ..inference.video import VIDEO_SUFFIXES, analyze_video, is_video, sample_frames, timeline_png
 from ..training.data import IMAGE_SUFFIXES
+from . import report
+from .records import CSV_FIELDS, NAME_ERRORS, ScanRecord, error_record
 
 log = logging.getLogger(__name__)
 
@@ -69,54 +71,6 @@ examples:
   python -m detector scan photos/ --format csv > scores.csv
   python -m detector scan photos/ clip.mp4 --format html --out report/ --timeline
 """
-
-
-# ---------------------------------------------------------------------------- what a scan yields
-
-
-@dataclass
-class ScanRecord:
-    """One file's outcome; ``to_dict`` is the JSON line, the rest feeds the HTML report."""
-
-    path: str
-    kind: str  # "image" or "video"
-    p_fake: float | None = None  # image: most suspicious face; video: mean of the top-k frames
-    label: str | None = None  # "fake" / "real"; None when the file was not scored
-    faces: list[dict[str, Any]] = field(default_factory=list)  # detected faces only
-    message: str = ""
-    notes: list[str] = field(default_factory=list)
-    error: str | None = None
-    video: dict[str, Any] | None = None  # VideoResult.to_dict() for videos
-    n_faces_override: int | None = None  # videos: most faces in one sampled frame
-    timeline: str | None = None  # path of the timeline PNG (videos, --timeline)
-    thumb: bytes | None = None  # JPEG thumbnail of the picture (HTML report only)
-    overlay_thumb: bytes | None = None  # JPEG thumbnail of the heatmap overlay (HTML report only)
-
-    @property
-    def n_faces(self) -> int:
-        return self.n_faces_override if self.n_faces_override is not None else len(self.faces)
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"path": self.path, "kind": self.kind,
-                             "p_fake": None if self.p_fake is None else round(float(self.p_fake), 4),
-                             "label": self.label, "n_faces": self.n_faces, "faces": self.faces,
-                             "message": self.message, "notes": list(self.notes)}
-        if self.video is not None:
-            d.update({k: v for k, v in self.video.items() if k not in ("path", "p_fake", "label", "message", "notes", "error")})
-        if self.timeline is not None:
-            d["timeline"] = self.timeline
-        d["error"] = self.error
-        return d
-
-    def csv_row(self) -> dict[str, Any]:
-        return {"path": self.path, "label": self.label or "",
-                "p_fake": "" if self.p_fake is None else f"{self.p_fake:.4f}",
-                "n_faces": self.n_faces, "error": self.error or ""}
-
-
-def error_record(path: str | Path, message: str) -> ScanRecord:
-    kind = "video" if is_video(path) else "image"
-    return ScanRecord(str(path), kind, message=message, error=message)
 
 
 @dataclass
@@ -458,8 +412,6 @@ def main(argv: list[str] | None = None, detector=None) -> int:
     out = sys.stdout
     writer = None
     if a.format == "csv":
-        from .report import CSV_FIELDS, NAME_ERRORS
-
         if hasattr(out, "reconfigure"):  # JSON escapes odd file names itself; CSV writes them as they are
             out.reconfigure(errors=NAME_ERRORS)
         writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
@@ -494,8 +446,6 @@ def main(argv: list[str] | None = None, detector=None) -> int:
     summary = summarize(records, seconds, scanner.n_crops)
 
     if a.out is not None:
-        from . import report
-
         a.out.mkdir(parents=True, exist_ok=True)
         model = detector.model_info()
         if a.format == "json":
