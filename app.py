@@ -22,13 +22,11 @@ Both always answer with JSON; a refused input gives the same keys with ``error``
 
 from __future__ import annotations
 
-import os
+from detector.config import quiet_environment
 
-# Privacy: no usage statistics leave the server.  Gradio reads this once at import, so it is
-# set (not just defaulted) before ``import gradio`` below.
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Privacy: no usage statistics leave the server.  Gradio reads its switch once at import, so it
+# is set (not just defaulted) before ``import gradio`` below.
+quiet_environment()
 
 import argparse  # noqa: E402
 import functools  # noqa: E402
@@ -45,7 +43,7 @@ import numpy as np  # noqa: E402
 from gradio.components.label import LabelConfidence, LabelData  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from detector.config import Limits  # noqa: E402
+from detector.config import GAME_DIR_ENV, Limits, ServerSettings, env_str  # noqa: E402
 from detector.errors import DetectorError  # noqa: E402
 from detector.inference.images import load_image  # noqa: E402
 from detector.inference.results import DetectionResult, error_dict  # noqa: E402
@@ -69,7 +67,6 @@ MAX_VIDEO_FRAMES = 64
 
 CAM_CHOICES = [("Grad-CAM++", "gradcam++"), ("Grad-CAM", "gradcam"), ("off", "off")]
 FACE_TABLE_HEADERS = ["face #", "box (x, y, w, h)", "P(fake)", "label"]
-GAME_DIR_ENV = "FDET_GAME_DIR"
 
 
 # Two Gradio components get one method replaced on the instance.  (A subclass would do, but
@@ -361,7 +358,7 @@ def about_markdown(detector) -> str:
 
 
 def _default_game_dir(game_dir: str | Path | None) -> str | None:
-    return str(game_dir) if game_dir else (os.environ.get(GAME_DIR_ENV) or None)
+    return str(game_dir) if game_dir else env_str(GAME_DIR_ENV)
 
 
 def build_demo(detector=None, game_dir: str | Path | None = None, warmup: bool = True) -> gr.Blocks:
@@ -615,14 +612,18 @@ def launch_kwargs(limits: Limits | None = None) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Start the deepfake face detector web app (Gradio).")
-    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+    try:
+        env = ServerSettings.from_env()
+    except DetectorError as err:  # e.g. GRADIO_SERVER_PORT=http
+        p.error(str(err))
+    p.add_argument("--host", default=env.host,
                    help="interface to listen on (env GRADIO_SERVER_NAME; 0.0.0.0 for all, as in Docker/Spaces)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+    p.add_argument("--port", type=int, default=env.port,
                    help="port (env GRADIO_SERVER_PORT, default 7860)")
-    p.add_argument("--share", action="store_true", default=os.environ.get("FDET_SHARE", "") == "1",
+    p.add_argument("--share", action="store_true", default=env.share,
                    help="also open a temporary public *.gradio.live link (env FDET_SHARE=1); traffic then "
                         "passes through Gradio's share server")
-    p.add_argument("--game-dir", default=os.environ.get(GAME_DIR_ENV),
+    p.add_argument("--game-dir", default=env.game_dir,
                    help=f"folder with real/ and fake/ subfolders (any depth) for the game tab (env {GAME_DIR_ENV}); "
                         "without it a small built-in demo set of synthetic blends is used")
     p.add_argument("--model-dir", default=None,

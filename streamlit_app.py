@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from detector.config import quiet_environment
+
+quiet_environment()  # before TensorFlow is imported
 
 import streamlit as st  # noqa: E402
 

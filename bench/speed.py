@@ -288,14 +288,14 @@ def face_detector_study(det, sets: dict[str, list[tuple[str, Any]]], quick: bool
 
     plan = QUICK if quick else FULL
     margin = det.crop_cfg.margin
-    lite = MtcnnFaceFinder(engine="tflite")
+    lite = MtcnnFaceFinder(mtcnn_engine="tflite")
     lite.warmup()
     candidates: list[tuple[str, Any, int]] = [(f"mtcnn@{s}", lite, s) for s in plan["mtcnn_sides"]]
-    graph = MtcnnFaceFinder(engine="graph")
+    graph = MtcnnFaceFinder(mtcnn_engine="graph")
     graph.warmup()
     candidates.append(("mtcnn-graph@320 (tf.function networks, the previous default)", graph, 320))
     if plan["eager_reference"]:
-        candidates.append(("mtcnn-eager@480 (mtcnn's own path, as before)", MtcnnFaceFinder(engine="eager"), 480))
+        candidates.append(("mtcnn-eager@480 (mtcnn's own path, as before)", MtcnnFaceFinder(mtcnn_engine="eager"), 480))
     candidates += [(f"haar@{s}", HaarFaceFinder(), s) for s in plan["haar_sides"]]
 
     def crop_of(faces, rgb):
@@ -336,7 +336,7 @@ def face_detector_study(det, sets: dict[str, list[tuple[str, Any]]], quick: bool
         out[name] = row
     finder = det.finder
     out["_default"] = {"name": finder.name, "det_max_side": getattr(finder, "det_max_side", None),
-                       "engine": getattr(finder, "engine", None)}
+                       "mtcnn_engine": getattr(finder, "mtcnn_engine", None)}
     return out
 
 
@@ -399,7 +399,7 @@ def worker(args: argparse.Namespace) -> None:
         in_tf.explainer = CamExplainer(in_tf.classifier.forward)
         in_tf.explainer.explain(np.zeros((1, det.config.input_size, det.config.input_size, 3), np.float32))
         before = copy.copy(in_tf)
-        before.finder = MtcnnFaceFinder(det_max_side=480, engine="eager")
+        before.finder = MtcnnFaceFinder(det_max_side=480, mtcnn_engine="eager")
         r["e2e_as_first_built"] = time_e2e(before, first_photo, args.repeats)
     scan_files = inputs["shared"] + [p["path"] for p in inputs["package"]]
     r["scan"] = scan_throughput(det, scan_files)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for users
+from .config import quiet_environment
+
+quiet_environment()  # before any command imports TensorFlow
 
 # command -> (module, one-line description), in the order of the user's tasks
 COMMANDS: dict[str, tuple[str, str]] = {

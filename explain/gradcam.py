@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-METHODS = ("gradcam++", "gradcam")  # the maps computed; the first is the default everywhere
-BACKENDS = ("fused", "tf-keras-vis")
+from . import BACKENDS, METHODS
+
 EPS = 1e-7  # keras.backend.epsilon(), as tf-keras-vis uses for normalising
 
 # crops (N, s, s, 3) float32 -> [features (N, h, w, c), logit (N,), probability (N,), d logit / d features]

@@ -19,7 +19,7 @@ from explain.overlay import render as render_overlay
 def finders():
     from detector.inference.faces import MtcnnFaceFinder
 
-    out = {engine: MtcnnFaceFinder(engine=engine) for engine in MtcnnFaceFinder.ENGINES}
+    out = {engine: MtcnnFaceFinder(mtcnn_engine=engine) for engine in MtcnnFaceFinder.MTCNN_ENGINES}
     for finder in out.values():
         finder.warmup()
     return out
@@ -30,20 +30,20 @@ def test_each_engine_runs_its_own_networks(finders):
     assert kinds["tflite"] == ["LiteNet"] * 3
     assert kinds["graph"] == ["CompiledNet"] * 3
     assert not {"LiteNet", "CompiledNet"} & set(kinds["eager"])
-    assert {engine: f.engine for engine, f in finders.items()} == {e: e for e in finders}
+    assert {engine: f.mtcnn_engine for engine, f in finders.items()} == {e: e for e in finders}
 
 
 def test_the_default_engine_is_tflite():
     from detector.inference.faces import get_face_finder
 
-    assert get_face_finder("mtcnn").engine == "tflite"
+    assert get_face_finder("mtcnn").mtcnn_engine == "tflite"
 
 
 def test_an_unknown_engine_is_refused():
     from detector.inference.faces import MtcnnFaceFinder
 
     with pytest.raises(ValueError, match="engine"):
-        MtcnnFaceFinder(engine="onnx")
+        MtcnnFaceFinder(mtcnn_engine="onnx")
 
 
 def same_faces(a, b) -> bool:

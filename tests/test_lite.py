@@ -164,7 +164,7 @@ def test_export_lite_command_explains_a_missing_folder(tmp_path, capsys):
     assert "error:" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("setting", ["engine", "cam_backend", "face_detector"])
+@pytest.mark.parametrize("setting", ["engine", "cam_backend", "face_finder"])
 def test_an_unknown_setting_is_a_one_sentence_config_error(bundle, setting):
     with pytest.raises(ConfigError, match="must be one of"):
         Detector(bundle, warmup=False, **{setting: "magic"})

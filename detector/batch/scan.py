@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import FACE_DETECTORS
+from ..config import CAM_METHODS, DEFAULT_CAM_METHOD, FACE_FINDERS, VIDEO_FRAMES, VIDEO_TOP_K
 from ..errors import DetectorError
 from ..inference.images import LoadedImage, load_image
 from ..inference.video import VIDEO_SUFFIXES, analyze_video, is_video, sample_frames, timeline_png
@@ -47,7 +47,6 @@ from .records import CSV_FIELDS, NAME_ERRORS, ScanRecord, error_record
 
 log = logging.getLogger(__name__)
 
-CAM_METHODS = ("gradcam++", "gradcam")
 THUMB_SIDE = 160  # px, longer side of the HTML report's thumbnails
 # A message for failures we did not foresee: the reason stays in the log, never a traceback on the record.
 UNEXPECTED = "This file could not be analysed (unexpected {kind}); it was skipped."
@@ -79,9 +78,9 @@ class ScanOptions:
     opacity: float = 0.5  # heatmap strength in the overlay thumbnails
     batch: int = 32  # face crops per model call
     workers: int = 2  # decode/face-finding threads
-    frames: int = 16  # video: frames sampled per video
+    frames: int = VIDEO_FRAMES  # video: frames sampled per video
     stride: int | None = None  # video: every stride-th frame (default: spread evenly)
-    top_k: int = 3  # video: P(fake) = mean of the top-k frame scores
+    top_k: int = VIDEO_TOP_K  # video: P(fake) = mean of the top-k frame scores
     thumbnails: bool = False  # keep JPEG thumbnails on the records (for the HTML report)
     timeline_dir: Path | None = None  # write a P(fake)-over-time PNG per video here
 
@@ -231,7 +230,7 @@ class Scanner:
         o = self.opts
         try:
             # The HTML report shows the worst frame's heatmap, so it asks for the CAM there too.
-            cam = o.cam_method or ("gradcam++" if o.thumbnails else None)
+            cam = o.cam_method or (DEFAULT_CAM_METHOD if o.thumbnails else None)
             # Frames go through the face finder on this thread: hold the workers' lock meanwhile.
             with self._find_lock:
                 vr = analyze_video(self.det, path, max_frames=o.frames, stride=o.stride, top_k=o.top_k, cam_method=cam)
@@ -318,17 +317,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for report.json / report.csv / report.html (and timelines/); created if needed")
     p.add_argument("--heatmaps", action=argparse.BooleanOptionalAction, default=False,
                    help="compute Grad-CAM heatmaps (slower; added to the JSON faces; always on for --format html)")
-    p.add_argument("--cam", choices=CAM_METHODS, default="gradcam++",
-                   help="heatmap method when heatmaps are on (default gradcam++)")
+    p.add_argument("--cam", choices=CAM_METHODS, default=DEFAULT_CAM_METHOD,
+                   help=f"heatmap method when heatmaps are on (default {DEFAULT_CAM_METHOD})")
     p.add_argument("--opacity", type=float, default=0.5, help="heatmap strength in the HTML overlays, 0..1 (default 0.5)")
     p.add_argument("--model-dir", help="model folder (model.keras + model.json); default $FDET_MODEL_DIR or assets/model")
-    p.add_argument("--face-detector", choices=FACE_DETECTORS,
-                   help="face finder (default $FDET_FACE_DETECTOR or auto = mtcnn)")
-    p.add_argument("--frames", type=int, default=16, metavar="N", help="videos: frames sampled per video (default 16)")
+    p.add_argument("--face-finder", "--face-detector", dest="face_finder", choices=FACE_FINDERS,
+                   help="face finder (default $FDET_FACE_FINDER or auto = mtcnn; --face-detector is the older name)")
+    p.add_argument("--frames", type=int, default=VIDEO_FRAMES, metavar="N",
+                   help=f"videos: frames sampled per video (default {VIDEO_FRAMES})")
     p.add_argument("--stride", type=int, metavar="S",
                    help="videos: take every S-th frame (default: N frames spread over the whole video)")
-    p.add_argument("--top-k", type=int, default=3, metavar="K",
-                   help="videos: P(fake) is the mean of the K most suspicious frames (default 3)")
+    p.add_argument("--top-k", type=int, default=VIDEO_TOP_K, metavar="K",
+                   help=f"videos: P(fake) is the mean of the K most suspicious frames (default {VIDEO_TOP_K})")
     p.add_argument("--timeline", action="store_true",
                    help="videos: write a P(fake)-over-time PNG per video into DIR/timelines (needs --out)")
     p.add_argument("--batch", type=int, default=32, help="face crops per model call (default 32)")
@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None, detector=None) -> int:
         from ..inference.pipeline import get_detector
 
         try:
-            detector = get_detector(a.model_dir, a.face_detector)
+            detector = get_detector(a.model_dir, a.face_finder)
         except DetectorError as exc:
             print(f"python -m detector scan: {exc}", file=sys.stderr)
             return EXIT_USAGE

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..config import FACE_DETECTORS
+from ..config import FACE_FINDERS as FACE_DETECTORS
 from ..inference.bundle import load_bundle, load_lite
 from ..training import calibration
 from ..training.augment import PERTURBATIONS
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--limit", type=int, default=0, help="only the first N rows (quick check)")
     ap.add_argument("--prepared", default="", help="reuse this crop cache (from detector.training.prepare, e.g. the training "
                     "one) instead of cropping --data again; rows are filtered by --split")
-    ap.add_argument("--face-detector", default="auto", choices=FACE_DETECTORS, help="face detector for cropping")
+    ap.add_argument("--face-finder", "--face-detector", dest="face_detector", default="auto", choices=FACE_DETECTORS, help="face finder for cropping (--face-detector: the older name)")
     a = ap.parse_args(argv)
     names = None if a.perturb == "all" else ([] if a.perturb == "none" else a.perturb.split(","))
     for n in names or []:

@@ -13,9 +13,11 @@ speed and recall for both):
   24/25 at 5x5 (3.3 %).
   Many images can be detected in one batched call (used by ``detector.training.prepare``).
   The library runs its three small networks eagerly with TensorFlow, layer by layer, once per
-  pyramid level; ``detector.inference.mtcnn_nets`` runs them in TF Lite instead (``engine="tflite"``, the
-  default): the same boxes to the pixel, 2.5-3x faster per photo.  ``engine="graph"`` (compiled
-  ``tf.function`` networks, the previous default) and ``engine="eager"`` remain for comparison.
+  pyramid level; ``detector.inference.mtcnn_nets`` runs them in TF Lite instead
+  (``mtcnn_engine="tflite"``, the default): the same boxes to the pixel, 2.5-3x faster per photo.
+  ``mtcnn_engine="graph"`` (compiled ``tf.function`` networks, the previous default) and
+  ``mtcnn_engine="eager"`` remain for comparison.  (The classifier's own engine is a separate
+  setting: ``FDET_ENGINE``, see ``detector.config``.)
 * ``haar`` (OpenCV's frontal-face cascade): faster, no landmarks, misses tight crops and profiles.
 
 The crop is a square of side ``margin * max(w, h)`` centred on the box, slid inside the image
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..config import FACE_DETECTORS, CropConfig
+from ..config import FACE_FINDERS, MIN_FACE, CropConfig
 
 
 @dataclass
@@ -87,18 +89,19 @@ class MtcnnFaceFinder:
     """MTCNN with a shrink-first policy; thread-safe (the networks are not re-entrant)."""
 
     name = "mtcnn"
-    ENGINES = ("tflite", "graph", "eager")
+    MTCNN_ENGINES = ("tflite", "graph", "eager")  # how its three networks run (detector.inference.mtcnn_nets)
 
-    def __init__(self, det_max_side: int = 320, min_confidence: float = 0.9, min_face: int = 24,
-                 engine: str = "tflite"):
+    def __init__(self, det_max_side: int = 320, min_confidence: float = 0.9, min_face: int = MIN_FACE,
+                 mtcnn_engine: str = "tflite"):
         from mtcnn import MTCNN  # heavy import, only when used
 
-        if engine not in self.ENGINES:
-            raise ValueError(f"unknown MTCNN engine {engine!r}; choose {', '.join(self.ENGINES)}")
+        if mtcnn_engine not in self.MTCNN_ENGINES:
+            raise ValueError(f"unknown MTCNN engine {mtcnn_engine!r}; choose {', '.join(self.MTCNN_ENGINES)}")
         self._mtcnn = MTCNN(device="CPU:0")
         from .mtcnn_nets import speed_up
 
-        self.engine = speed_up(self._mtcnn, engine)  # "eager" if the library's layout is not the expected one
+        # "eager" if the library's layout is not the expected one
+        self.mtcnn_engine = speed_up(self._mtcnn, mtcnn_engine)
         self.det_max_side = det_max_side
         self.min_confidence = min_confidence
         self.min_face = min_face
@@ -163,7 +166,7 @@ class HaarFaceFinder:
 
     name = "haar"
 
-    def __init__(self, det_max_side: int = 640, min_face: int = 24):
+    def __init__(self, det_max_side: int = 640, min_face: int = MIN_FACE):
         path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
         self._cascade = cv2.CascadeClassifier(path)
         if self._cascade.empty():
@@ -198,7 +201,7 @@ AUTO = "mtcnn"
 
 
 def get_face_finder(name: str = "auto", crop: CropConfig | None = None):
-    """Shared face finder by name: one of ``config.FACE_DETECTORS`` (``auto`` = :data:`AUTO`)."""
+    """Shared face finder by name: one of ``config.FACE_FINDERS`` (``auto`` = :data:`AUTO`)."""
     name = AUTO if name in ("auto", "", None) else name
     min_face = (crop or CropConfig()).min_face
     with _FINDERS_LOCK:
@@ -208,5 +211,5 @@ def get_face_finder(name: str = "auto", crop: CropConfig | None = None):
             elif name == "haar":
                 _FINDERS[name] = HaarFaceFinder(min_face=min_face)
             else:
-                raise ValueError(f"unknown face detector {name!r}; choose {', '.join(FACE_DETECTORS)}")
+                raise ValueError(f"unknown face finder {name!r}; choose {', '.join(FACE_FINDERS)}")
         return _FINDERS[name]

@@ -22,29 +22,30 @@ Precedence, highest first: an explicit ``model_dir`` argument, ``FDET_MODEL_DIR`
 from __future__ import annotations
 
 import logging
-import os
 import re
 from pathlib import Path
 
-from ..config import DEFAULT_MODEL_DIR
+from ..config import (
+    DEFAULT_HF_REVISION,
+    DEFAULT_MODEL_DIR,
+    HF_OFFLINE_ENV,
+    HF_REPO_ENV,
+    HF_REVISION_ENV,
+    env_str,
+    env_truthy,
+)
 from ..errors import ModelError
 from .bundle import CONFIG_FILE, LITE_FILE, MODEL_FILE, read_config, verify_weights
 
 log = logging.getLogger(__name__)
 
-REPO_ENV = "FDET_HF_REPO"
-REVISION_ENV = "FDET_HF_REVISION"
-DEFAULT_REVISION = "main"
+REPO_ENV, REVISION_ENV, DEFAULT_REVISION = HF_REPO_ENV, HF_REVISION_ENV, DEFAULT_HF_REVISION  # from config
 REQUIRED_FILES = (CONFIG_FILE, MODEL_FILE)  # the card first: it is small and names the hash
 # The TF Lite copy only makes inference faster (checked against its card's hashes when loaded).
 # The card travels as README.md on the Hub (that is the page people see); MODEL_CARD.md if
 # someone uploaded it under its project name.
 OPTIONAL_FILES = (LITE_FILE, "MODEL_CARD.md", "README.md")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def is_offline() -> bool:
@@ -56,7 +57,7 @@ def is_offline() -> bool:
             return True
     except ImportError:  # pragma: no cover - huggingface_hub is a pinned dependency
         pass
-    return _truthy(os.environ.get("HF_HUB_OFFLINE"))
+    return env_truthy(HF_OFFLINE_ENV)
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:
@@ -120,10 +121,10 @@ def resolve_model_dir(fallback: str | Path = DEFAULT_MODEL_DIR) -> Path:
 
     Raises :class:`ModelError` if the downloaded weights do not match their card.
     """
-    repo_id = os.environ.get(REPO_ENV, "").strip()
+    repo_id = env_str(REPO_ENV)
     if not repo_id:
         return Path(fallback)
-    revision = os.environ.get(REVISION_ENV, "").strip() or DEFAULT_REVISION
+    revision = env_str(REVISION_ENV) or DEFAULT_REVISION
     offline = is_offline()
     try:
         folder = download_model(repo_id, revision, offline=offline)

@@ -3,12 +3,12 @@
 The ``mtcnn`` package (MIT) runs P-Net, R-Net and O-Net eagerly with TensorFlow, layer by layer,
 once per pyramid level.  :func:`speed_up` swaps each stage's network for
 
-* :class:`LiteNet` (``engine="tflite"``, the default): the network in TF Lite with XNNPACK kernels,
+* :class:`LiteNet` (``mtcnn_engine="tflite"``, the default): the network in TF Lite with XNNPACK kernels,
   from ``assets/mtcnn/<name>.tflite`` (written by :func:`export_mtcnn_lite`) or converted at start-up
   when that file is missing or no longer matches the installed package -- checked on a probe batch
   at every start.  P-Net's stage also becomes :class:`PyramidPNet`, which resizes the pyramid with
   OpenCV instead of one eager TF op per level;
-* :class:`CompiledNet` (``engine="graph"``): one compiled ``tf.function`` per network.
+* :class:`CompiledNet` (``mtcnn_engine="graph"``): one compiled ``tf.function`` per network.
 
 ``tests/test_fast_paths.py`` pins both to the library's own eager path: the same boxes, scores and
 landmarks.
@@ -174,17 +174,17 @@ class PyramidPNet:
         return resize_to_square(boxes)
 
 
-def speed_up(mtcnn, engine: str) -> str:
-    """Swap the networks of an ``mtcnn.MTCNN`` for ``engine``'s; the engine actually in use.
+def speed_up(mtcnn, mtcnn_engine: str) -> str:
+    """Swap the networks of an ``mtcnn.MTCNN`` for ``mtcnn_engine``'s; the engine actually in use.
 
     mtcnn 1.0 keeps each stage's Keras model in ``stage._model`` and only ever calls it; if a
     future release changes that, its eager path stays (and ``"eager"`` is returned).
     """
     stages = list(getattr(mtcnn, "stages", []))
-    if engine == "eager" or len(stages) != len(STAGE_INPUT_SIDES) or not all(hasattr(s, "_model") for s in stages):
+    if mtcnn_engine == "eager" or len(stages) != len(STAGE_INPUT_SIDES) or not all(hasattr(s, "_model") for s in stages):
         return "eager"
     for stage, side, name in zip(stages, STAGE_INPUT_SIDES, STAGE_NAMES, strict=True):
-        stage._model = LiteNet(stage._model, side, name) if engine == "tflite" else CompiledNet(stage._model, side)
-    if engine == "tflite":
+        stage._model = LiteNet(stage._model, side, name) if mtcnn_engine == "tflite" else CompiledNet(stage._model, side)
+    if mtcnn_engine == "tflite":
         mtcnn.stages[0] = PyramidPNet(stages[0])
-    return engine
+    return mtcnn_engine

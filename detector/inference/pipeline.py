@@ -9,27 +9,36 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-from explain.gradcam import BACKENDS, METHODS, CamExplainer
-from explain.overlay import BoxLabel, paste_heatmaps, render
+from explain.gradcam import CamExplainer
+from explain.overlay import paste_heatmaps, render
 
-from ..config import FACE_DETECTORS, CropConfig, Limits, Settings
-from ..errors import ConfigError
-from .bundle import load_bundle, load_lite, read_config, verify_weights
+from ..config import (
+    CAM_BACKENDS,
+    CAM_METHODS,
+    DEFAULT_CAM_METHOD,
+    DEFAULT_MODEL_DIR,
+    ENGINE_ALIASES,
+    ENGINES,
+    FACE_FINDERS,
+    CropConfig,
+    Limits,
+    Settings,
+)
+from ..errors import ConfigError, ModelError
+from .bundle import LITE_FILE, load_bundle, load_lite, read_config, verify_weights
 from .faces import FaceBox, crop_square, get_face_finder, square_crop_box
 from .forward import Classifier
 from .images import ImageInput, LoadedImage, load_image
-from .results import DetectionResult, FaceResult
+from .results import DetectionResult, FaceResult, box_labels, verdict_words
 
 log = logging.getLogger(__name__)
 UNSURE_BAND = 0.15  # |p - threshold| below this is reported as uncertain
-ENGINES = ("auto", "tf")  # auto: the TF Lite copy when the model folder has a valid one
 
 
 def _choice(variable: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -40,38 +49,53 @@ def _choice(variable: str, value: str, allowed: tuple[str, ...]) -> str:
 
 
 class Detector:
-    """Loads the model once; ``analyze`` is safe to call from several threads."""
+    """Loads the model once; ``analyze`` is safe to call from several threads.
 
-    def __init__(self, model_dir: str | Path | None = None, face_detector: str | None = None,
+    ``model_dir``, ``face_finder``, ``cam_backend`` and ``engine`` default to their settings in
+    :mod:`detector.config` (``FDET_MODEL_DIR`` -- else the Hub model of ``FDET_HF_REPO``, else the
+    bundled one --, ``FDET_FACE_FINDER``, ``FDET_CAM_BACKEND``, ``FDET_ENGINE``).
+    """
+
+    def __init__(self, model_dir: str | Path | None = None, face_finder: str | None = None,
                  limits: Limits | None = None, warmup: bool = True, cam_backend: str | None = None,
                  engine: str | None = None):
         settings = Settings()
         self.limits = limits or settings.limits
         t0 = time.perf_counter()
-        if model_dir is None and not os.environ.get("FDET_MODEL_DIR"):
-            from .hub import resolve_model_dir  # FDET_HF_REPO, else the bundled model
+        if model_dir is None:
+            if settings.model_dir is None:
+                from .hub import resolve_model_dir  # FDET_HF_REPO, else the bundled model
 
-            model_dir = resolve_model_dir()
-        self.model_dir = Path(model_dir or settings.model_dir)
-        engine = _choice("FDET_ENGINE", engine or settings.engine or "auto", ENGINES)
-        cam_backend = _choice("FDET_CAM_BACKEND", cam_backend or settings.cam_backend or "fused", BACKENDS)
-        face_detector = _choice("FDET_FACE_DETECTOR", face_detector or settings.face_detector or "auto", FACE_DETECTORS)
+                model_dir = resolve_model_dir()
+            else:
+                model_dir = settings.model_dir
+        self.model_dir = Path(model_dir or settings.model_dir or DEFAULT_MODEL_DIR)
+        engine = engine or settings.engine
+        engine = _choice("FDET_ENGINE", ENGINE_ALIASES.get(engine, engine), ENGINES)
+        cam_backend = _choice("FDET_CAM_BACKEND", cam_backend or settings.cam_backend, CAM_BACKENDS)
+        face_finder = _choice("FDET_FACE_FINDER", face_finder or settings.face_finder, FACE_FINDERS)
+        if engine == "tflite" and cam_backend != "fused":
+            raise ConfigError(f"FDET_ENGINE=tflite cannot run FDET_CAM_BACKEND={cam_backend}, which needs "
+                              "the Keras model; use FDET_ENGINE=auto or tensorflow")
         self._model = None
         self._model_lock = threading.Lock()
         self.config = read_config(self.model_dir)
         verify_weights(self.model_dir, self.config)
-        forward = load_lite(self.model_dir, self.config) if engine == "auto" and cam_backend == "fused" else None
+        forward = load_lite(self.model_dir, self.config) if engine != "tensorflow" and cam_backend == "fused" else None
+        if forward is None and engine == "tflite":
+            raise ModelError(f"FDET_ENGINE=tflite, but {self.model_dir} has no valid {LITE_FILE}; write one with "
+                             f"`python -m detector export-lite {self.model_dir}` or use FDET_ENGINE=auto.")
         if forward is not None:
             # The TF Lite copy answers everything; the Keras model (~1.4 s to load) only on demand.
             self.classifier = Classifier(forward, self.config.input_size)
             self.explainer = CamExplainer(forward)
-            self.engine = "tflite"
+            self.engine = "tflite"  # the engine in use: "tflite" or "tensorflow"
         else:
             self.classifier = Classifier.from_keras(self.model, self.config.cam_layer)
             self.explainer = CamExplainer(self.classifier.forward, cam_backend, self.model, self.config.cam_layer)
             self.engine = "tensorflow"
         self.crop_cfg = CropConfig(margin=self.config.crop_margin)
-        self.finder = get_face_finder(face_detector, self.crop_cfg)
+        self.finder = get_face_finder(face_finder, self.crop_cfg)
         if warmup:  # trace/run once so the first user does not pay for it
             size = self.config.input_size
             self.explainer.explain(np.zeros((1, size, size, 3), np.float32))
@@ -92,12 +116,22 @@ class Detector:
 
     def model_info(self) -> dict:
         c = self.config
+        # "face_detector" names the face finder: the key is part of the JSON every front end returns.
         return {"name": c.name, "version": c.version, "architecture": c.architecture,
                 "input_size": c.input_size, "threshold": c.threshold, "temperature": round(c.temperature, 4),
                 "face_detector": self.finder.name, "engine": self.engine}
 
+    @property
+    def crop_margin(self) -> float:
+        """The square crop's side over the face box's longer side (from the model's card)."""
+        return float(self.crop_cfg.margin)
+
     def label_for(self, p: float) -> str:
         return "fake" if p >= self.threshold else "real"
+
+    def find_faces(self, rgb: np.ndarray) -> list[FaceBox]:
+        """Every face the face finder sees in ``rgb``, largest first (no ``max_faces`` limit)."""
+        return list(self.finder.detect(rgb))
 
     # ---------------------------------------------------------------- steps
 
@@ -116,7 +150,7 @@ class Detector:
         return faces, boxes, crops, skipped
 
     def _message(self, faces: list[FaceResult], found: bool, label: str, p: float, skipped: int) -> str:
-        verdict = "likely FAKE" if label == "fake" else "likely REAL"
+        verdict = verdict_words(label)
         if not found:
             msg = (f"No face found: the whole image (centre square) was scored instead and looks {verdict} "
                    f"(P(fake) = {p:.2f}). This detector is made for faces; treat this result with caution.")
@@ -134,14 +168,14 @@ class Detector:
 
     # ---------------------------------------------------------------- the call
 
-    def analyze(self, source: ImageInput | LoadedImage, cam_method: str | None = "gradcam++",
+    def analyze(self, source: ImageInput | LoadedImage, cam_method: str | None = DEFAULT_CAM_METHOD,
                 opacity: float = 0.5, render_overlay: bool = True) -> DetectionResult:
         """Score every face of ``source``; ``cam_method`` None skips heatmaps (faster).
 
         Raises :class:`detector.errors.ImageError` for input that is not a usable image.
         """
-        if cam_method is not None and cam_method not in METHODS:
-            raise ValueError(f"cam_method must be one of {METHODS} or None")
+        if cam_method is not None and cam_method not in CAM_METHODS:
+            raise ValueError(f"cam_method must be one of {CAM_METHODS} or None")
         times: dict[str, float] = {}
         t = time.perf_counter()
         image = source if isinstance(source, LoadedImage) else load_image(source, self.limits)
@@ -196,8 +230,7 @@ class Detector:
             t = time.perf_counter()
             if cams is not None:
                 heat = paste_heatmaps(rgb.shape, boxes, list(cams))
-            labels = [BoxLabel(tuple(r.box), f"{r.label.upper()} {r.p_fake:.0%}", r.label == "fake") for r in results]
-            overlay = render(rgb, heat, labels, opacity)
+            overlay = render(rgb, heat, box_labels(results), opacity)
             times["overlay"] = (time.perf_counter() - t) * 1000
         times["total"] = sum(v for k, v in times.items() if k != "total")
         return DetectionResult(
@@ -207,12 +240,12 @@ class Detector:
             timings_ms=times, faces_skipped=skipped, overlay=overlay, heatmap=heat)
 
 
-def get_detector(model_dir: str | None = None, face_detector: str | None = None) -> Detector:
-    """One shared :class:`Detector` per (model, face detector) for the apps."""
-    return _cached_detector(None if model_dir is None else str(model_dir), face_detector)
+def get_detector(model_dir: str | None = None, face_finder: str | None = None) -> Detector:
+    """One shared :class:`Detector` per (model, face finder) for the apps."""
+    return _cached_detector(None if model_dir is None else str(model_dir), face_finder)
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_detector(model_dir: str | None, face_detector: str | None) -> Detector:
+def _cached_detector(model_dir: str | None, face_finder: str | None) -> Detector:
     # positional, normalised key: get_detector() and get_detector(None, None) share one model
-    return Detector(model_dir, face_detector)
+    return Detector(model_dir, face_finder)

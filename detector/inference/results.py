@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from explain.overlay import BoxLabel
+
 
 @dataclass
 class FaceResult:
@@ -59,3 +61,13 @@ def error_dict(message: str) -> dict[str, Any]:
     return {"label": None, "p_fake": None, "face_found": False, "message": message, "notes": [],
             "image_size": None, "faces": [], "faces_skipped": 0, "model": None, "cam_method": None,
             "timings_ms": {}, "error": message}
+
+
+def verdict_words(label: str | None) -> str:
+    """The verdict as every front end words it: "likely FAKE" / "likely REAL"."""
+    return "likely FAKE" if label == "fake" else "likely REAL"
+
+
+def box_labels(faces: list[FaceResult]) -> list[BoxLabel]:
+    """One caption per face box for the overlay ("FAKE 93%"), coloured by its verdict."""
+    return [BoxLabel(tuple(f.box), f"{f.label.upper()} {f.p_fake:.0%}", f.label == "fake") for f in faces]

@@ -1,7 +1,7 @@
 """Video: sample frames, score every face of each, and aggregate to one verdict.
 
 Aggregation rule (documented in the README): a video's P(fake) is the **mean of the top-k frame
-scores** (k = ``top_k``, default 3), where a frame's score is its most suspicious face.  A face
+scores** (k = ``top_k``, default ``config.VIDEO_TOP_K`` = 3), where a frame's score is its most suspicious face.  A face
 swap is often visible in only part of a clip, so the mean of all frames would dilute it, while
 the single highest frame is noisy; the top-k mean sits between the two.
 """
@@ -15,8 +15,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..config import DEFAULT_CAM_METHOD, VIDEO_FRAMES, VIDEO_TOP_K
 from ..errors import CorruptImageError, UnsupportedFormatError
 from .images import LoadedImage
+from .results import verdict_words
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 
@@ -56,7 +58,7 @@ def is_video(path: str | Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
-def sample_frames(path: str | Path, max_frames: int = 16, stride: int | None = None):
+def sample_frames(path: str | Path, max_frames: int = VIDEO_FRAMES, stride: int | None = None):
     """Yield ``(index, time_s, rgb)``: every ``stride``-th frame, or ``max_frames`` spread evenly."""
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
@@ -95,8 +97,8 @@ def aggregate(scores: list[float], top_k: int) -> float | None:
     return float(np.mean(s))
 
 
-def analyze_video(detector, path: str | Path, max_frames: int = 16, stride: int | None = None, top_k: int = 3,
-                  cam_method: str | None = "gradcam++") -> VideoResult:
+def analyze_video(detector, path: str | Path, max_frames: int = VIDEO_FRAMES, stride: int | None = None,
+                  top_k: int = VIDEO_TOP_K, cam_method: str | None = DEFAULT_CAM_METHOD) -> VideoResult:
     """Score sampled frames with ``detector`` (a :class:`detector.inference.pipeline.Detector`)."""
     fps, total = video_info(path)
     frames: list[FrameScore] = []
@@ -119,7 +121,7 @@ def analyze_video(detector, path: str | Path, max_frames: int = 16, stride: int 
     else:
         label = detector.label_for(p_video)
         msg = (f"{len(scored)} of {len(frames)} sampled frames show a face. Video verdict: "
-               f"{'likely FAKE' if label == 'fake' else 'likely REAL'} (P(fake) = {p_video:.2f}, "
+               f"{verdict_words(label)} (P(fake) = {p_video:.2f}, "
                f"mean of the top {min(top_k, len(scored))} frames).")
     return VideoResult(str(path), p_video, label, frames, fps, total, top_k, msg,
                        worst_frame=None if worst is None else worst[0], worst_result=worst_result)

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..config import FACE_DETECTORS, CropConfig, Limits
+from ..config import FACE_FINDERS as FACE_DETECTORS
+from ..config import CropConfig, Limits
 from ..errors import ImageError
 from ..inference.faces import FaceBox, crop_square, get_face_finder, square_crop_box
 from ..inference.images import load_image
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", required=True, help="manifest CSV, folder with manifest.csv, or folder with real/ and fake/")
     p.add_argument("--out", required=True, help="output folder for crops.npy and index.csv")
     p.add_argument("--size", type=int, default=160, help="crop size in pixels (the model input size)")
-    p.add_argument("--detector", default="auto", choices=FACE_DETECTORS, help="face detector")
+    p.add_argument("--face-finder", "--detector", dest="detector", default="auto", choices=FACE_DETECTORS, help="face finder (--detector: the older name)")
     p.add_argument("--batch", type=int, default=32, help="images per batched face-detection call")
     p.add_argument("--limit", type=int, default=0, help="only the first N rows (for a quick try)")
     a = p.parse_args(argv)

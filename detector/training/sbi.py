@@ -18,6 +18,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..config import CROP_MARGIN
+
 SHIFT = 0.03  # max source shift, fraction of the image side
 SCALE = (0.95, 1.05)  # source scale
 HUE_SHIFT = 8  # degrees (OpenCV half-degrees x2)
@@ -25,7 +27,7 @@ BRIGHTNESS = 0.1
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
 MASK_BLUR = (3, 21)  # odd kernel sizes for the soft edge
 ELASTIC_ALPHA = 0.04  # displacement, fraction of the side
-FACE_FRACTION = 1.0 / 1.3  # face box size inside a crop made with margin 1.3
+FACE_FRACTION = 1.0 / CROP_MARGIN  # face box size inside a crop made with the crop margin
 
 
 def _hull_mask(size: int, landmarks: dict, rng: np.random.Generator) -> np.ndarray:
