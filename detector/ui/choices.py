@@ -1,0 +1,33 @@
+"""The heatmap and video choices the apps offer, and how a choice becomes a detector argument."""
+
+from __future__ import annotations
+
+from ..config import CAM_METHODS, MAX_VIDEO_FRAMES, VIDEO_FRAMES, VIDEO_TOP_K
+from ..errors import DetectorError
+
+CAM_LABELS = {"gradcam++": "Grad-CAM++", "gradcam": "Grad-CAM"}  # what a person reads, per method
+CAM_OFF = "off"
+
+
+def cam_choices() -> list[tuple[str, str]]:
+    """(label, value) per heatmap choice, default first: Grad-CAM++, Grad-CAM, off."""
+    return [(CAM_LABELS[m], m) for m in CAM_METHODS] + [(CAM_OFF, CAM_OFF)]
+
+
+def cam_method_from(choice: str | None) -> str | None:
+    """UI/API choice ("Grad-CAM++", "gradcam", "off", ...) -> ``Detector.analyze`` cam_method."""
+    c = (choice or CAM_OFF).strip().lower().replace("-", "").replace(" ", "").replace("_", "")
+    if c in ("off", "none", "no", "false"):
+        return None
+    if c in ("gradcam++", "gradcampp", "gradcamplusplus"):
+        return "gradcam++"
+    if c == "gradcam":
+        return "gradcam"
+    raise DetectorError(f"Unknown heatmap method {choice!r}: use {', '.join(CAM_METHODS)} or {CAM_OFF}.")
+
+
+def video_request(frames: float | None, top_k: float | None) -> tuple[int, int]:
+    """(frames to sample, k) from a request: the defaults when missing, within 1..MAX_VIDEO_FRAMES."""
+    max_frames = int(min(max(int(frames or VIDEO_FRAMES), 1), MAX_VIDEO_FRAMES))
+    k = int(min(max(int(top_k or VIDEO_TOP_K), 1), max_frames))
+    return max_frames, k

@@ -1,0 +1,117 @@
+"""Words both apps show: the About prose (built from the model card or ``model.json``), the
+result as Markdown, and the sentences for failures.
+
+Verdict words ("likely FAKE") come from :func:`detector.inference.results.verdict_words`, so the
+pipeline's messages and the apps' headings say the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..config import Limits
+from ..inference.results import DetectionResult
+
+# One sentence per kind of unexpected failure (a refused input shows its own reason instead).
+IMAGE_FAILED = "Something went wrong while analysing this image. Please try another file."
+VIDEO_FAILED = "This video could not be analysed. Please try another file (MP4, WebM, MOV, AVI)."
+API_IMAGE_FAILED = "The image could not be analysed."
+API_VIDEO_FAILED = "The video could not be analysed."
+
+
+def result_markdown(res: DetectionResult) -> str:
+    """The result's message in bold, one bullet per note."""
+    lines = [f"**{res.message}**"]
+    lines += [f"- {n}" for n in res.notes]
+    return "\n".join(lines)
+
+
+def model_markdown(detector) -> str:
+    """The model card (its Hub metadata stripped), or a table of facts from ``model.json`` without one."""
+    card = Path(detector.model_dir) / "MODEL_CARD.md"
+    if card.is_file():
+        model_part = card.read_text(encoding="utf-8")
+        if model_part.startswith("---\n") and "\n---\n" in model_part[4:]:
+            # Hugging Face metadata (YAML front matter) is for the Hub, not for people
+            model_part = model_part[4:].split("\n---\n", 1)[1]
+    else:
+        info = detector.model_info()
+        facts = {}
+        meta = Path(detector.model_dir) / "model.json"
+        if meta.is_file():
+            try:
+                facts = json.loads(meta.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                facts = {}
+        overall = (facts.get("metrics") or {}).get("val", {}).get("overall", {})
+        rows = [("name", info["name"]), ("version", info["version"]), ("architecture", info["architecture"]),
+                ("input size", f"{info['input_size']} px"), ("decision threshold", info["threshold"]),
+                ("calibration temperature", info["temperature"]), ("face finder", info["face_detector"]),
+                ("inference engine", info.get("engine", "tensorflow")),
+                ("trained on", facts.get("trained_on", "unknown"))]
+        for key in ("auc", "accuracy", "balanced_accuracy", "ece"):
+            if overall.get(key) is not None:
+                rows.append((f"validation {key}", round(float(overall[key]), 3)))
+        model_part = ("## Model\n\n(No MODEL_CARD.md next to the model; facts from model.json.)\n\n"
+                      "| fact | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows))
+    return model_part
+
+
+def about_markdown(detector, cache_seconds: int, limits: Limits | None = None) -> str:
+    """The web app's About tab: the model, what it can and cannot do, and what happens to an upload.
+
+    ``detector`` needs ``model_dir`` and ``model_info()``; ``cache_seconds`` is how often (and after
+    how long) the server's cache cleaner removes uploads.
+    """
+    minutes = cache_seconds // 60
+    limits = limits or Limits.from_env()
+    return f"""{model_markdown(detector)}
+
+## What this detector can and cannot do
+
+- It looks at **faces**: each face is cropped and scored by a small CNN (MobileNetV2, 160 px); the most
+  suspicious face decides the image. Without a face it scores the centre of the image, which is unreliable.
+- P(fake) is calibrated on the validation data the model was trained with. On new generators, face-swap
+  tools, heavy compression, tiny or blurred faces, filters, drawings or screenshots it can be confidently wrong.
+- It is not proof. A "real" verdict does not certify a photo, and a "fake" verdict is a reason to check,
+  not evidence. Anyone who knows the model can fool it.
+- The heatmap (Grad-CAM / Grad-CAM++) shows which parts of each face crop drove the score, on a coarse
+  5x5 grid; it is an aid to reading the score, not a map of the manipulation.
+- Videos are judged on sampled frames: P(fake) of a video is the mean of its top-k frame scores.
+- Limits: uploads up to {limits.max_upload_bytes / 1e6:.0f} MB and {limits.max_pixels / 1e6:.0f} megapixels,
+  at most {limits.max_faces} faces per image.
+
+## Privacy: what happens to your upload
+
+- Your image or video is sent to this server. Gradio stores a temporary copy in its cache folder so it can be
+  passed to the model; the app reads it into memory, analyses it and sends the result back. The pictures shown
+  back to you (overlay, timeline) are temporary files in the same cache.
+- Gradio's cache cleaner deletes these temporary files every {minutes} minutes once they are {minutes} minutes old,
+  and all of them when the server restarts.
+- Nothing is kept: no flagging, no database, no copies. Nothing about your upload is logged (no file names,
+  images or results), and Gradio's usage analytics are switched off.
+- The game tab only shows images from the server's own folder (or a built-in demo set).
+- If the operator starts the app with `--share`, traffic passes through Gradio's share tunnel.
+"""
+
+
+def streamlit_about(limits: Limits) -> str:
+    """The Streamlit page's "About this detector" text."""
+    return f"""
+**What it does.** Each face in the photo is found (MTCNN), cropped and scored by a small CNN
+(MobileNetV2, 160 px) that gives a calibrated probability that the face is fake. The most suspicious
+face decides the image. The heatmap (Grad-CAM / Grad-CAM++) shows which parts of each face crop drove
+the score, on a coarse grid.
+
+**Limits.** This is a screening aid, not proof. A "real" verdict does not certify a photo and a
+"fake" verdict is a reason to look closer. The model can be confidently wrong on new generators and
+face-swap tools, heavy compression, tiny or blurred faces, filters, drawings and screenshots. Without a
+face it scores the centre of the picture, which is unreliable. Anyone who knows the model can fool it.
+Uploads are limited to {limits.max_upload_bytes / 1e6:.0f} MB and {limits.max_pixels / 1e6:.0f} MP;
+at most {limits.max_faces} faces per image are scored.
+
+**Privacy.** Your upload is processed in memory and is not stored: no copy is written to disk, no
+database, no logging of images, file names or results. The last result is kept in your browser
+session's memory only, so moving a slider does not re-run the model; it is gone when you close the tab.
+"""

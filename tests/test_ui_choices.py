@@ -1,0 +1,32 @@
+"""Heatmap and video choices (detector.ui.choices): what the apps offer and what the detector gets."""
+
+from __future__ import annotations
+
+import pytest
+
+from detector.config import MAX_VIDEO_FRAMES, VIDEO_FRAMES, VIDEO_TOP_K
+from detector.errors import DetectorError
+from detector.ui.choices import cam_choices, cam_method_from, video_request
+
+
+@pytest.mark.parametrize("choice, method", [("Grad-CAM++", "gradcam++"), ("gradcam++", "gradcam++"),
+                                            ("Grad-CAM", "gradcam"), ("off", None), (None, None), ("", None)])
+def test_cam_choice_maps_to_the_detector_method(choice, method):
+    assert cam_method_from(choice) == method
+
+
+def test_the_choices_offered_are_the_cam_methods_default_first_then_off():
+    assert cam_choices() == [("Grad-CAM++", "gradcam++"), ("Grad-CAM", "gradcam"), ("off", "off")]
+    assert [cam_method_from(v) for _, v in cam_choices()] == ["gradcam++", "gradcam", None]
+
+
+def test_an_unknown_cam_method_is_a_one_sentence_refusal():
+    with pytest.raises(DetectorError, match="use gradcam\\+\\+, gradcam or off"):
+        cam_method_from("saliency")
+
+
+@pytest.mark.parametrize("frames, top_k, expected", [
+    (None, None, (VIDEO_FRAMES, VIDEO_TOP_K)), (0, 0, (VIDEO_FRAMES, VIDEO_TOP_K)), (4, 2, (4, 2)),
+    (10_000, 3, (MAX_VIDEO_FRAMES, 3)), (-5, 3, (1, 1)), (5, 9, (5, 5)), (7.9, 2.5, (7, 2))])
+def test_video_requests_get_defaults_and_bounds(frames, top_k, expected):
+    assert video_request(frames, top_k) == expected

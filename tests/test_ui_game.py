@@ -1,0 +1,140 @@
+"""The game without a server (detector.ui.game): the image list, the scores, a round, and the demo set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from detector.config import Limits
+from detector.errors import CorruptImageError
+from detector.inference.results import DetectionResult, FaceResult
+from detector.ui import game
+
+
+def _png(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(path)
+
+
+def test_game_folder_lists_real_and_fake_images_at_any_depth(tmp_path):
+    _png(tmp_path / "real" / "a.png")
+    _png(tmp_path / "set1" / "fake" / "deep" / "b.png")
+    _png(tmp_path / "elsewhere" / "c.png")  # under neither real/ nor fake/
+    (tmp_path / "real" / "notes.txt").write_text("x")
+    items = game.list_game_items(tmp_path)
+    assert sorted((Path(i.path).name, i.truth) for i in items) == [("a.png", "real"), ("b.png", "fake")]
+    assert game.list_game_items(tmp_path / "missing") == [] and game.list_game_items(None) == []
+
+
+def test_game_score_counts_player_and_model_separately():
+    s = game.new_game(3, seed=1)
+    assert game.score_text(s) == "You 0/0 — Model 0/0"
+    s = game.record_guess(s, guess="fake", truth="fake", model_label="real")
+    s = game.next_image(s)
+    s = game.record_guess(s, guess="fake", truth="real", model_label="real")
+    assert game.score_text(s) == "You 1/2 — Model 1/2"
+
+
+def test_game_second_click_on_the_same_image_is_not_counted():
+    s = game.record_guess(game.new_game(2, seed=0), "real", "real", "real")
+    assert game.record_guess(s, "fake", "real", "real") == s
+    assert game.next_image(s).answered is False
+
+
+def test_game_visits_every_image_once_per_cycle():
+    s = game.new_game(5, seed=3)
+    seen = []
+    for _ in range(5):
+        seen.append(s.current)
+        s = game.next_image(s)
+    assert sorted(seen) == [0, 1, 2, 3, 4] and s.current == seen[0]
+    with pytest.raises(ValueError):
+        game.new_game(0)
+
+
+def test_demo_game_set_is_made_at_run_time_with_blended_fakes(detector, tmp_path):
+    items = game.list_game_items(game.make_demo_game_set(detector, tmp_path))
+    truths = [i.truth for i in items]
+    assert truths.count("real") >= 2 and truths.count("fake") >= 2
+    real = np.asarray(Image.open(tmp_path / "real" / "astronaut.png"), np.int16)
+    fake = np.asarray(Image.open(tmp_path / "fake" / "astronaut_blend1.png"), np.int16)
+    assert real.shape == fake.shape
+    diff = np.abs(real - fake).sum(axis=2)
+    assert diff.mean() > 0.5  # the face was altered ...
+    assert (diff == 0).mean() > 0.2  # ... and the background around it was not
+
+
+
+# --------------------------------------------------------------------- a round of the Game, with a stand-in detector
+
+
+class FakeDetector:
+    """Says "fake" with P(fake) 0.8 for every image, counting its calls; refuses paths containing "bad"."""
+
+    limits = Limits()
+
+    def __init__(self):
+        self.calls = 0
+
+    def analyze(self, path, cam_method=None):
+        self.calls += 1
+        if "bad" in str(path):
+            raise CorruptImageError("This image is damaged.")
+        face = FaceResult([0, 0, 8, 8], 0.8, "fake")
+        return DetectionResult(faces=[face], label="fake", p_fake=0.8, face_found=True, message="m", notes=[],
+                               image_size=[32, 32], model={}, cam_method=cam_method, timings_ms={},
+                               overlay=np.zeros((32, 32, 3), np.uint8))
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    _png(tmp_path / "real" / "a.png")
+    _png(tmp_path / "fake" / "b.png")
+    return tmp_path
+
+
+def test_a_round_scores_both_players_and_shows_the_truth(folder, tmp_path):
+    det = FakeDetector()
+    g = game.Game.from_folder(det, folder, tmp_path / "demo")
+    assert g.note == "Images from the game folder (2 images)."
+    state, picture, message, overlay, score = g.start()
+    assert picture.shape == (32, 32, 3) and message == game.PROMPT and overlay is None and score == "You 0/0 — Model 0/0"
+    truth = g.items[state.current].truth
+    state, text, overlay, score = g.guess(state, truth)
+    assert f"Truth: **{truth.upper()}**. You said {truth} (right)" in text and "P(fake) = 0.80" in text
+    assert overlay is not None and score == f"You 1/1 — Model {int(truth == 'fake')}/1"
+    again = g.guess(state, truth)
+    assert "Already scored" in again[1] and again[3] == score and det.calls == 1  # the verdict is cached
+    state, picture, message, overlay, score = g.next(state)
+    assert message == game.PROMPT and overlay is None and not state.answered
+
+
+def test_guess_before_start_and_a_refused_image(tmp_path):
+    _png(tmp_path / "real" / "bad.png")
+    g = game.Game.from_folder(FakeDetector(), tmp_path, tmp_path / "demo")
+    assert g.guess(None, "real")[1] == "Press **Next image** to start."
+    state = g.start()[0]
+    assert g.guess(state, "real")[1] == "This image could not be analysed: This image is damaged."
+
+
+def test_without_images_the_game_says_so():
+    g = game.Game(FakeDetector(), [], "")
+    assert g.start() == (None, None, "No images available.", None, "")
+    assert g.next(None) == g.start()
+
+
+def test_an_empty_folder_falls_back_to_the_demo_set_and_says_why(detector, tmp_path):
+    (tmp_path / "empty").mkdir()
+    g = game.Game.from_folder(detector, tmp_path / "empty", tmp_path / "demo")
+    assert len(g.items) >= 4 and "has no images under `real/` and `fake/`" in g.note and "FDET_GAME_DIR" in g.note
+    assert "No game folder is configured" in game.Game.from_folder(detector, None, tmp_path / "demo2").note
+
+
+def test_the_picture_is_pixels_never_a_path(folder, tmp_path):
+    g = game.Game.from_folder(SimpleNamespace(limits=Limits()), folder, tmp_path / "demo")
+    state = game.new_game(len(g.items), seed=0)
+    assert isinstance(g.picture(state), np.ndarray)
