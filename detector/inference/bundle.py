@@ -20,12 +20,13 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import keras
+from typing import TYPE_CHECKING, Any
 
 from ..config import CROP_MARGIN
 from ..errors import ModelError
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,8 @@ def load_bundle(model_dir: str | Path, verify: bool = True) -> tuple[keras.Model
         verify_weights(model_dir, config)
     elif not path.is_file():
         raise ModelError(f"No model file found at {path}.")
+    import keras  # here, not at import: reading and checking a card needs no TensorFlow
+
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - Keras raises many types for a broken archive
@@ -168,6 +171,8 @@ def _all_layers(model: keras.Layer):
 
 def check_model(model: keras.Model, config: ModelConfig) -> None:
     """The shape contract every front end relies on."""
+    import keras
+
     for layer in _all_layers(model):
         if isinstance(layer, keras.layers.Lambda):
             raise ModelError(f"The model contains a Lambda layer ({layer.name}); refusing to run it.")
