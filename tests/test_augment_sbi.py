@@ -56,3 +56,10 @@ def test_self_blend_without_landmarks_uses_the_face_box(face):
     fake, mask = sbi.self_blend(face, None, np.random.default_rng(4))
     assert mask[80, 80] > 0.1 and mask[0, 0] < 0.05
     assert not np.array_equal(fake, face)
+    # The blend stays inside the face box (an ellipse of FACE_FRACTION of the crop): the centre is
+    # altered, the corners are kept.
+    diff = np.abs(fake.astype(int) - face).mean(axis=2)
+    corners = np.concatenate([diff[:12, :12].ravel(), diff[:12, -12:].ravel(), diff[-12:, :12].ravel(),
+                              diff[-12:, -12:].ravel()])
+    assert diff[60:100, 60:100].mean() > 2 * corners.mean() + 0.5
+    assert max(mask[:12, :12].max(), mask[-12:, -12:].max()) < 0.05

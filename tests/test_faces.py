@@ -64,3 +64,15 @@ def test_no_face_crop_is_the_centre_square():
 def test_crop_square_resizes_to_model_input(astronaut):
     crop = crop_square(astronaut, (100, 50, 200), 160)
     assert crop.shape == (160, 160, 3) and crop.dtype == np.uint8
+
+
+def test_astronaut_face_centre_constant_matches_the_photo():
+    # The pipeline tests check EXIF boxes against this point: it must lie on the face (skin tones) ...
+    from hostile import ASTRONAUT_FACE_CENTRE, astronaut
+
+    x, y = ASTRONAUT_FACE_CENTRE
+    r, g, b = astronaut()[y, x].astype(int)
+    assert r > g > b and r > 120
+    # ... and be what its comment says: the centre of MTCNN's box on the upright photo.
+    face = get_face_finder("mtcnn").detect(astronaut())[0]
+    assert abs(face.x + face.w / 2 - x) <= 3 and abs(face.y + face.h / 2 - y) <= 3, face

@@ -19,6 +19,7 @@ from servers import serve
 from detector.config import Limits
 from detector.errors import DetectorError, ImageError
 from detector.inference.results import error_dict
+from detector.ui.guard import guarded
 
 IDS = [c.name for c in CASES]
 RESULT_KEYS = set(error_dict("x"))
@@ -134,7 +135,8 @@ def test_scan_cli_gives_one_record_per_file_with_messages_for_bad_ones(detector,
     out, err = capsys.readouterr()
     records = [json.loads(line) for line in out.splitlines()]
     assert sorted(Path(r["path"]).name for r in records) == sorted(p.name for p in case_folder.iterdir())
-    assert status in (scan.EXIT_CLEAN, scan.EXIT_FAKE_FOUND)
+    fake_found = any(r["label"] == "fake" for r in records)
+    assert status == (scan.EXIT_FAKE_FOUND if fake_found else scan.EXIT_CLEAN)
     for r in records:
         case = case_of(r["path"])
         if case.ok:
@@ -229,5 +231,13 @@ def test_streamlit_page_answers_bad_cases_and_a_few_good_ones(streamlit_page, de
         assert [e.value for e in at.error] == [f"Could not analyse this file: {expected_message(detector, case)}"]
 
 
-def test_front_end_errors_are_detector_errors():
+def test_front_end_errors_are_detector_errors(detector):
     assert all(issubclass(c.error, DetectorError) for c in CASES if not c.ok)
+    # What every front end runs: the guarded call must see each bad case as a refusal (a
+    # DetectorError with its own sentence), never as an unexpected failure.
+    for case in CASES:
+        if case.ok:
+            continue
+        out = guarded(lambda c=case: detector.analyze(c.data, cam_method=None, render_overlay=False),
+                      "unexpected", case.name)
+        assert out.refused and out.error == expected_message(detector, case), case.name
