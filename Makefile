@@ -8,7 +8,7 @@ PORT   ?= 7860
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: run test setup setup-dev browser lint train evaluate bench clean
+.PHONY: run test test-fast screenshot setup setup-dev browser lint train evaluate bench clean
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ run: setup
 
 test: setup-dev browser
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+# The quick subset while developing: no browser, no training, no benchmark run.
+test-fast: setup-dev
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow"
+
+# Re-take docs/screenshot.png (the README's picture) with the real-browser test.
+screenshot: setup-dev browser
+	HF_HUB_OFFLINE=1 FDET_WRITE_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_browser.py
 
 lint: setup-dev
 	$(VENV)/bin/ruff check .

@@ -18,6 +18,7 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_FACES = PROJECT_ROOT.parent / "shared" / "data" / "faces"
 STAGES = ("decode", "faces", "model", "overlay", "total")
+pytestmark = pytest.mark.slow  # one quick benchmark run: two worker processes, about 80 s
 
 
 @pytest.fixture(scope="module")

@@ -197,6 +197,7 @@ def test_batched_scan_matches_analyze_with_fewer_model_calls(media, detector, mo
                     np.testing.assert_allclose(got["heatmap"], want.heatmap, atol=2e-3)
 
 
+@pytest.mark.slow  # a fresh process loads TensorFlow and the model (~10 s)
 def test_entry_point_lists_scan_and_runs_it_in_a_subprocess(media):
     env_python = sys.executable
     listing = subprocess.run([env_python, "-m", "detector", "--help"], cwd=PROJECT_ROOT, capture_output=True,

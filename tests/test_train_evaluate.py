@@ -13,6 +13,8 @@ from detector.evaluation import evaluate, loso
 from detector.inference.bundle import load_bundle
 from detector.training import sbi, train
 
+pytestmark = pytest.mark.slow  # trains small models (about 40 s on two cores)
+
 
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory, astronaut, hopper):
