@@ -54,7 +54,7 @@ evaluate: setup
 	$(PY) -m detector evaluate --data ../shared/data/faces --model assets/model --out runs/eval
 
 bench: setup
-	$(PY) bench/speed.py
+	$(PY) -m bench.speed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,13 +1,13 @@
 """Load test of the web app: many clients, good and hostile images, and the server's memory.
 
-    python bench/load.py                            # 8 clients x 25 requests, concurrent
-    python bench/load.py --clients 2 --requests 3   # a smoke run
-    python bench/load.py --sequential 500           # one client, 500 requests: does memory grow?
+    python -m bench.load                            # 8 clients x 25 requests, concurrent
+    python -m bench.load --clients 2 --requests 3   # a smoke run
+    python -m bench.load --sequential 500           # one client, 500 requests: does memory grow?
 
 Starts ``python app.py --host 127.0.0.1 --port N`` in a subprocess (so its memory is the
 server's alone, measured with psutil over the process and its children), waits for it, then
 drives the public ``/detect`` endpoint with ``gradio_client``.  The requests mix good photos
-(the astronaut, Grace Hopper, and every "ok" case of ``tests/hostile.py``: CMYK, 16-bit,
+(the astronaut, Grace Hopper, and every "ok" case of ``bench/hostile_inputs.py``: CMYK, 16-bit,
 animated, rotated, 20 faces...) with that matrix's bad cases (empty, truncated, PDF/ZIP/SVG named
 .jpg, a decompression bomb, a 1x1 image...).
 
@@ -33,9 +33,6 @@ import argparse
 import json
 import os
 import random
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,8 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"  # never anything else: this tool must not load-test someone's server
+from detector.config import CAM_METHODS, DEFAULT_CAM_METHOD
+
+from .common import HOST, PROJECT_ROOT, AppServer, percentile
 
 
 @dataclass
@@ -70,10 +68,9 @@ class Outcome:
 
 def write_payloads(folder: Path) -> list[Payload]:
     """The hostile matrix plus the two package portraits, as files in ``folder``."""
-    sys.path.insert(0, str(PROJECT_ROOT))
-    sys.path.insert(0, str(PROJECT_ROOT / "tests"))
     import numpy as np
-    from hostile import CASES, encode, hopper
+
+    from .hostile_inputs import CASES, encode, hopper
 
     payloads = []
     for i, case in enumerate(CASES):
@@ -91,101 +88,6 @@ def plan(payloads: list[Payload], n: int, bad_fraction: float, rng: random.Rando
     good = [p for p in payloads if p.good]
     bad = [p for p in payloads if not p.good]
     return [rng.choice(bad if bad and rng.random() < bad_fraction else good) for _ in range(n)]
-
-
-# ------------------------------------------------------------------ the server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def server_rss_mb(pid: int) -> float:
-    """Resident memory of the server process and everything it started, in MB."""
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc] + proc.children(recursive=True)
-    except psutil.NoSuchProcess:
-        return float("nan")
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return round(total / 1e6, 1)
-
-
-class Server:
-    """``python app.py`` on a free loopback port; a context manager that always stops it."""
-
-    def __init__(self, port: int | None, model_dir: str | None, startup_timeout: float, log_path: Path):
-        self.port = port or free_port()
-        self.url = f"http://{HOST}:{self.port}/"
-        self.model_dir = model_dir
-        self.startup_timeout = startup_timeout
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> Server:
-        cmd = [sys.executable, "app.py", "--host", HOST, "--port", str(self.port)]
-        if self.model_dir:
-            cmd += ["--model-dir", self.model_dir]
-        env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_DISABLE_TELEMETRY="1",
-                   TF_CPP_MIN_LOG_LEVEL="2", FDET_SHARE="0")
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in __exit__
-        self.proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        self._wait_ready()
-        return self
-
-    def _wait_ready(self) -> None:
-        import urllib.error
-        import urllib.request
-
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"app.py exited with status {self.proc.returncode} during start-up:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url + "config", timeout=5) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(1.0)
-        raise RuntimeError(f"app.py did not answer on {self.url} within {self.startup_timeout:.0f} s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def rss_mb(self) -> float:
-        return server_rss_mb(self.proc.pid)
-
-    def __exit__(self, *exc) -> None:
-        import psutil
-
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                children = psutil.Process(self.proc.pid).children(recursive=True)
-            except psutil.NoSuchProcess:
-                children = []
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
-            for child in children:  # only what this server started
-                if child.is_running():
-                    child.kill()
-        self._log.close()
 
 
 # ------------------------------------------------------------------ clients
@@ -243,7 +145,7 @@ def run_concurrent(url: str, payloads: list[Payload], args: argparse.Namespace,
     return outcomes, time.perf_counter() - t
 
 
-def run_sequential(server: Server, payloads: list[Payload], args: argparse.Namespace,
+def run_sequential(server: AppServer, payloads: list[Payload], args: argparse.Namespace,
                    progress: bool) -> tuple[list[Outcome], float, list[dict[str, float]]]:
     client = make_client(server.url)
     requests = plan(payloads, args.sequential, args.bad_fraction, random.Random(args.seed))
@@ -272,14 +174,6 @@ def warm_up(url: str, payloads: list[Payload], n: int, cam: str, timeout: float)
 
 
 # ------------------------------------------------------------------ the report
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
 def latency(outcomes: list[Outcome]) -> dict[str, float | None]:
@@ -325,7 +219,7 @@ def growth_pct(before: float, after: float) -> float | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python bench/load.py", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clients", type=int, default=8,
                    help="concurrent gradio_client clients, each in its own thread and session (default 8)")
@@ -334,8 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead of the concurrent run, send N requests from one client and report the server's "
                         "memory growth (e.g. 500); 0 = off (default)")
     p.add_argument("--bad-fraction", type=float, default=0.3,
-                   help="share of requests carrying a hostile/broken file from tests/hostile.py (default 0.3)")
-    p.add_argument("--cam", default="gradcam++", choices=("gradcam++", "gradcam", "off"),
+                   help="share of requests carrying a hostile/broken file from bench/hostile_inputs.py (default 0.3)")
+    p.add_argument("--cam", default=DEFAULT_CAM_METHOD, choices=(*CAM_METHODS, "off"),
                    help="heatmap method asked of /detect (default gradcam++, what the web page uses; "
                         "'off' measures the plain forward pass)")
     p.add_argument("--warmup", type=int, default=None,
@@ -374,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         if progress:
             print(f"starting app.py on {HOST} ...", file=sys.stderr)
         t0 = time.perf_counter()
-        with Server(args.port or None, args.model_dir, args.startup_timeout, Path(tmp) / "server.log") as server:
+        with AppServer(args.port or None, args.model_dir, args.startup_timeout, Path(tmp) / "server.log") as server:
             startup_s = time.perf_counter() - t0
             rss_start = server.rss_mb()
             n_warm = len(payloads) + 2 if args.warmup is None else args.warmup

@@ -218,3 +218,16 @@ def test_checker_reads_function_level_relative_imports_from_source(tmp_path):
         "['detector.inference.forward'])"]
     write("detector/training/sbi.py", "from ..inference.images import x\n")  # closes a loop
     assert find_cycle(import_graph(tmp_path)) is not None
+
+
+def test_bench_imports_nothing_from_tests_and_touches_no_sys_path():
+    for path in sorted((PROJECT_ROOT / "bench").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names.add(node.module or "")
+        assert not {n for n in names if n.split(".")[0] in ("tests", "conftest", "servers", "hostile")}, path.name
+        assert "sys.path" not in ast.unparse(tree), path.name

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import subprocess
 import sys
@@ -10,20 +9,17 @@ import sys
 import pytest
 from conftest import PROJECT_ROOT
 
-SCRIPT = PROJECT_ROOT / "bench" / "load.py"
-
 
 @pytest.fixture(scope="module")
 def load():
-    spec = importlib.util.spec_from_file_location("bench_load", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
+    import bench.load
+
+    return bench.load
 
 
 def test_help_explains_every_flag():
-    out = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-m", "bench.load", "--help"], cwd=PROJECT_ROOT, capture_output=True,
+                         text=True, check=True).stdout
     for flag in ("--clients", "--requests", "--sequential", "--bad-fraction", "--cam", "--warmup", "--rss-samples",
                  "--port", "--model-dir", "--startup-timeout", "--request-timeout", "--seed", "--out", "--quiet"):
         assert flag in out

@@ -1,6 +1,6 @@
 """The speed benchmark runs end to end and reports every figure it promises (no timing thresholds).
 
-One ``bench/speed.py --quick`` run in a subprocess (two fresh worker processes: ours and the
+One ``python -m bench.speed --quick`` run in a subprocess (two fresh worker processes: ours and the
 seed architecture) feeds all the checks below; timings depend on the machine, so only their
 presence and sign are checked, never their size.
 """
@@ -26,7 +26,7 @@ def bench(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "speed.json"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("FDET_MODEL_DIR", None)
-    proc = subprocess.run([sys.executable, "bench/speed.py", "--quick", "--repeats", "2", "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "bench.speed", "--quick", "--repeats", "2", "--out", str(out)],
                           cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {"report": json.loads(proc.stdout), "file": json.loads(out.read_text()), "table": proc.stderr}

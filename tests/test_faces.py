@@ -68,7 +68,7 @@ def test_crop_square_resizes_to_model_input(astronaut):
 
 def test_astronaut_face_centre_constant_matches_the_photo():
     # The pipeline tests check EXIF boxes against this point: it must lie on the face (skin tones) ...
-    from hostile import ASTRONAUT_FACE_CENTRE, astronaut
+    from bench.hostile_inputs import ASTRONAUT_FACE_CENTRE, astronaut
 
     x, y = ASTRONAUT_FACE_CENTRE
     r, g, b = astronaut()[y, x].astype(int)

@@ -6,7 +6,9 @@ import io
 
 import numpy as np
 import pytest
-from hostile import (
+from PIL import Image, ImageFile
+
+from bench.hostile_inputs import (
     CASE_BY_NAME,
     CASES,
     animated_gif,
@@ -15,8 +17,6 @@ from hostile import (
     png_bomb,
     small,
 )
-from PIL import Image, ImageFile
-
 from detector.config import Limits
 from detector.errors import (
     CorruptImageError,

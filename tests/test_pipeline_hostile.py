@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT_ROOT
-from hostile import ASTRONAUT_FACE_CENTRE, CASE_BY_NAME, CASES, face_grid
 from servers import serve
 
+from bench.hostile_inputs import ASTRONAUT_FACE_CENTRE, CASE_BY_NAME, CASES, face_grid
 from detector.config import Limits
 from detector.errors import DetectorError, ImageError
 from detector.inference.results import error_dict

@@ -9,11 +9,11 @@ pixel limit keeps each forged-header example cheap, and its refusal is one more 
 from __future__ import annotations
 
 import numpy as np
-from hostile import astronaut, encode, small
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from bench.hostile_inputs import astronaut, encode, small
 from detector.config import Limits
 from detector.errors import ImageError
 from detector.inference.images import LoadedImage, load_image

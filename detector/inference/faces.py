@@ -1,12 +1,12 @@
 """Find faces and cut them out the same way for training and for inference.
 
-Two detectors are offered; ``auto`` is MTCNN, chosen by measurement (``bench/speed.py`` reports
+Two face finders are offered; ``auto`` is MTCNN, chosen by measurement (``python -m bench.speed`` reports
 speed and recall for both):
 
 * ``mtcnn`` (PyPI ``mtcnn``, MIT, weights shipped in the wheel): boxes, scores and five landmarks.
   Images are shrunk so the longer side is at most ``det_max_side`` (320 px) before detection --
   MTCNN's cost grows with pixels, and a face under ~3 % of the photo is too small to judge
-  anyway.  Measured with ``bench/speed.py``: 320 instead of 480 halves the detection time of a
+  anyway.  Measured with ``python -m bench.speed``: 320 instead of 480 halves the detection time of a
   512 px portrait; it loses no face on the shared validation images (all under 320 px, so
   detected exactly as when the training crops were made) nor on the package portraits at
   256-2048 px, and finds 16/16 faces of a 4x4 group photo at 2048 px (faces 4 % of the side),

@@ -2,7 +2,7 @@
 
 TensorFlow's own CPU kernels spend much of a small network's time on dispatch and on layouts
 tuned for large batches; TF Lite's XNNPACK kernels do not.  Measured on the 2-core development
-machine (``bench/speed.py``): MTCNN's P-Net on a 192 px pyramid level 2.9 vs 12 ms; the
+machine (``python -m bench.speed``): MTCNN's P-Net on a 192 px pyramid level 2.9 vs 12 ms; the
 MobileNetV2@160 classifier 7 vs 35 ms for one crop and 190 vs 50 crops/s in batches of 32.
 
 What runs in TF Lite here is only ever a *conversion* of a Keras model this project also keeps:

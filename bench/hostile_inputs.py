@@ -3,7 +3,9 @@
 Nothing here is committed as a file: each case is a few lines that make its bytes from the
 example photos shipped with scikit-image and matplotlib (or from nothing at all), so the matrix
 documents *how* each hostile file is made.  ``CASES`` is shared by the loader tests, the
-pipeline tests, the front-end tests and ``bench/load.py``.
+pipeline tests, the front-end tests and the load test (``python -m bench.load``); it lives beside
+the benchmarks so that ``bench/`` imports nothing from ``tests/`` (pytest finds it through the
+project root on its ``pythonpath``).
 
 A case expects either :class:`Ok` (a result, maybe with a note such as "first frame", maybe with
 or without a face) or the :mod:`detector.errors` class the loader must raise.
