@@ -83,7 +83,7 @@ def test_twenty_faces_are_found_and_each_is_scored(detector):
 
 def test_max_faces_limit_scores_only_the_largest_and_says_so(detector, monkeypatch):
     monkeypatch.setattr(detector, "limits", Limits(max_faces=5))
-    everyone = detector.finder.detect(face_grid())
+    everyone = detector.find_faces(face_grid())
     res = detector.analyze(CASE_BY_NAME["twenty_faces"].data, cam_method=None, render_overlay=False)
     assert len(res.faces) == 5
     assert res.faces_skipped == len(everyone) - 5 >= 11

@@ -140,7 +140,7 @@ def render_html(records: Sequence[ScanRecord], model: dict[str, Any], summary: d
     line += f", {s['errors']} unreadable &mdash; {s['seconds']} s."
     threshold = model.get("threshold")
     model_line = (f"Model {_e(model.get('name'))} version {_e(model.get('version'))}, "
-                  f"threshold P(fake) &ge; {_e(threshold)} means fake; face detector {_e(model.get('face_detector'))}. "
+                  f"threshold P(fake) &ge; {_e(threshold)} means fake; face finder {_e(model.get('face_detector'))}. "
                   "Heatmaps show where the model looked, not proof of manipulation.")
     head = ('<tr><th>Picture</th><th>Heatmap</th><th data-sort="text">File</th><th data-sort="text">Verdict</th>'
             '<th data-sort="num" aria-sort="descending">P(fake)</th><th data-sort="num">Faces</th>'

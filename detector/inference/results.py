@@ -15,7 +15,7 @@ class FaceResult:
     box: list[int]  # x, y, w, h in the upright image
     p_fake: float  # calibrated probability that this face is fake
     label: str  # "fake" or "real" at the model's threshold
-    detector_score: float | None = None  # face detector confidence (None = no face, whole image scored)
+    detector_score: float | None = None  # the face finder's confidence (None = no face, whole image scored)
     landmarks: dict[str, list[int]] = field(default_factory=dict)
     crop_box: list[int] = field(default_factory=list)  # x0, y0, side of the square the model saw
     heatmap: np.ndarray | None = None  # CAM on the model grid, [0, 1]
