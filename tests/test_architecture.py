@@ -231,3 +231,31 @@ def test_bench_imports_nothing_from_tests_and_touches_no_sys_path():
                 names.add(node.module or "")
         assert not {n for n in names if n.split(".")[0] in ("tests", "conftest", "servers", "hostile")}, path.name
         assert "sys.path" not in ast.unparse(tree), path.name
+
+
+def readme_layout() -> dict[str, set[str]]:
+    """Folder -> the ``.py`` names the README's Layout block lists under it (two spaces per level)."""
+    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Layout", 1)[1].split("```\n", 2)[1]
+    listed: dict[str, set[str]] = {}
+    stack: list[str] = []
+    for line in block.splitlines():
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        first = line.split()[0]
+        if first.endswith("/"):
+            stack = stack[:depth] + [first.rstrip("/")]
+            listed.setdefault("/".join(stack), set())
+            continue
+        folder = "/".join(stack[:depth])
+        listed.setdefault(folder, set()).update(w for w in line.split() if w.endswith(".py"))
+    return listed
+
+
+def test_readme_layout_lists_every_module_and_only_those():
+    listed = readme_layout()
+    for folder in ("detector", "detector/inference", "detector/training", "detector/evaluation", "detector/batch",
+                   "detector/ui", "explain", "bench"):
+        on_disk = {p.name for p in (PROJECT_ROOT / folder).glob("*.py")} - {"__init__.py"}
+        assert listed.get(folder, set()) - {"__init__.py"} == on_disk, folder
+    assert {"app.py", "streamlit_app.py"} <= listed[""]
+    assert {p.name for p in PROJECT_ROOT.glob("*.py")} == listed[""]
