@@ -49,6 +49,12 @@ class ModelConfig:
     threshold: float = 0.5
     temperature: float = 1.0
     cam_layer: str = bb.LAST_CONV_LAYER
+    # Model 2 ("dual"): a second input of native-resolution patches (detector.views); 1.x models have ["image"]
+    inputs: list[str] = field(default_factory=lambda: ["image"])
+    patch: int = 64
+    n_patches: int = 4
+    native_max: int = 256
+    artefact_layer: str = ""  # the artefact branch's feature map ("" when the model has none)
     crop_margin: float = 1.3
     sha256: str = ""
     lite_sha256: str = ""  # SHA-256 of model.tflite ...
@@ -74,15 +80,39 @@ def _head(features, dropout: float, name: str) -> keras.Model:
     return out
 
 
-def build_model(architecture: str = "mobilenetv2", input_size: int = 160, pretrained: bool = True,
-                dropout: float = 0.2, weights_path: str | Path | None = None) -> tuple[keras.Model, str]:
+ARCHITECTURES = ("dual", "mobilenetv2", "small_cnn", "efficientnetv2b0")
+
+
+def build_model(architecture: str = "dual", input_size: int = 160, pretrained: bool = True,
+                dropout: float = 0.2, weights_path: str | Path | None = None, patch: int = 64,
+                n_patches: int = 4) -> tuple[keras.Model, str]:
     """Build an untrained classifier; returns ``(model, cam_layer_name)``.
 
-    ``architecture``: ``mobilenetv2`` (ImageNet weights from the offline package when
-    ``pretrained``), ``small_cnn`` (a 4-block CNN trained from scratch), or
-    ``efficientnetv2b0`` (the seed project's architecture, ``weights=None``; benchmarks only).
+    ``architecture``: ``dual`` (model 2: the ImageNet MobileNetV2 on the 160 px view *and* the
+    native-resolution artefact branch of :mod:`detector.artefact` on ``n_patches`` patches of
+    ``patch`` px, fused before one logit), ``mobilenetv2`` (model 1.x: the semantic branch alone),
+    ``small_cnn`` (a 4-block CNN trained from scratch), or ``efficientnetv2b0`` (the seed
+    project's architecture, ``weights=None``; benchmarks only).
     """
     inputs = keras.Input((input_size, input_size, 3), name="image")
+    if architecture == "dual":
+        from . import artefact
+
+        x = keras.layers.Normalization(mean=bb.IMAGENET_MEAN, variance=[s * s for s in bb.IMAGENET_STD],
+                                       name="imagenet_norm")(inputs)
+        semantic = bb.mobilenet_v2_features(x)
+        patches = keras.Input((n_patches, patch, patch, 3), name="patches")
+        art = artefact.artefact_features(patches, n_patches, patch)
+        pooled = keras.layers.Concatenate(name="fused")([keras.layers.GlobalAveragePooling2D(name="gap")(semantic),
+                                                         keras.layers.GlobalAveragePooling2D(name="art_gap")(art)])
+        h = keras.layers.Dropout(dropout, name="dropout")(pooled)
+        logit = keras.layers.Dense(1, name="logit")(h)
+        out = keras.layers.Activation("sigmoid", name="p_fake")(logit)
+        model = keras.Model([inputs, patches], out, name="fdet_dual")
+        artefact.init_branch(model)
+        if pretrained:
+            bb.load_torch_imagenet_weights(model, weights_path)
+        return model, bb.LAST_CONV_LAYER
     if architecture == "mobilenetv2":
         x = keras.layers.Normalization(mean=bb.IMAGENET_MEAN, variance=[s * s for s in bb.IMAGENET_STD],
                                        name="imagenet_norm")(inputs)
@@ -300,9 +330,16 @@ def check_model(model: keras.Model, config: ModelConfig) -> None:
     for layer in _all_layers(model):
         if isinstance(layer, keras.layers.Lambda):
             raise ModelError(f"The model contains a Lambda layer ({layer.name}); refusing to run it.")
-    shape = tuple(model.input_shape)
-    if shape[1:] != (config.input_size, config.input_size, 3):
-        raise ModelError(f"Model input {shape} does not match its card's input_size {config.input_size}.")
+    names = [t.name.split(":")[0] for t in model.inputs]
+    if names != list(config.inputs):
+        raise ModelError(f"Model inputs {names} do not match its card's inputs {config.inputs}.")
+    shapes = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
+    want = {"image": (config.input_size, config.input_size, 3),
+            "patches": (config.n_patches, config.patch, config.patch, 3)}
+    for name, shape in zip(names, shapes, strict=True):
+        if tuple(shape)[1:] != want.get(name):
+            raise ModelError(f"Model input {name} {tuple(shape)} does not match its card "
+                             f"(expected {want.get(name)}).")
     if tuple(model.output_shape)[1:] != (1,):
         raise ModelError(f"Model output {model.output_shape} is not a single probability.")
     try:
