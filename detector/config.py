@@ -57,7 +57,7 @@ ENGINE_ALIASES = {"tf": "tensorflow"}
 DEFAULT_ENGINE = "auto"
 
 # Heatmaps: the methods and back ends explain.gradcam offers (FDET_CAM_BACKEND for the latter).
-DEFAULT_CAM_METHOD = CAM_METHODS[0]  # "gradcam++"
+DEFAULT_CAM_METHOD = CAM_METHODS[0]  # chosen by bench/fidelity.py (README, "Heatmaps")
 DEFAULT_CAM_BACKEND = CAM_BACKENDS[0]  # "fused"
 
 # Videos: frames sampled per clip and the top-k rule (P(fake) = mean of the k most suspicious frames).

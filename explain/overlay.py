@@ -1,9 +1,14 @@
-"""From per-crop CAMs to a picture a person can read.
+"""From per-face heatmaps to a picture a person can read.
 
-A CAM lives on the model's input grid (5x5 for MobileNetV2 at 160 px).  It is upsampled to its
-square crop, pasted back where that crop came from in the photo (faces may overlap: the larger
-value wins), coloured with the jet map and blended in proportion to its strength -- so areas
-the model ignored keep their original pixels -- and boxes are drawn in the verdict's colour.
+A face's heatmap is a small grid over its square crop (``explain.gradcam.GRID``).  It is resized
+smoothly to the crop, **faded to nothing towards the crop's edge** (a raised-cosine fall-off over
+the outer part of the circle inscribed in the crop -- no hard squares, nothing drawn outside the
+face's square), pasted back where that crop came from in the photo (faces may overlap: the larger
+value wins), coloured with the jet map and blended in proportion to its strength, so areas the
+model ignored keep their own pixels.  Boxes carry a number (the row of the face table), the
+verdict and the probability, in the verdict's colour; captions are kept inside the picture and
+clear of its top-left corner, where image widgets put their own label.  A small legend says what
+the colours mean.
 """
 
 from __future__ import annotations
@@ -15,6 +20,11 @@ import numpy as np
 
 FAKE_COLOR = (230, 57, 70)  # RGB
 REAL_COLOR = (46, 160, 67)
+UNSURE_COLOR = (230, 145, 20)
+NOFACE_COLOR = (110, 110, 120)
+FADE_START = 0.62  # fraction of the crop's inscribed radius where the fade begins (1.0 = the edge)
+LEGEND_TEXT = ("weak", "strong evidence for the verdict")
+CORNER_CLEAR = (0.28, 0.09)  # top-left corner kept free of captions: fraction of width, height
 
 
 @dataclass
@@ -22,14 +32,29 @@ class BoxLabel:
     box: tuple[int, int, int, int]  # x, y, w, h
     text: str
     fake: bool
+    color: tuple[int, int, int] | None = None  # default: red for fake, green for real
+
+
+def fade_window(side: int, start: float = FADE_START) -> np.ndarray:
+    """(side, side) weights: 1 inside ``start`` of the inscribed circle, raised cosine to 0 at its rim, 0 beyond."""
+    c = (side - 1) / 2.0
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
+    r = np.sqrt((xx - c) ** 2 + (yy - c) ** 2) / max(c, 1.0)
+    t = np.clip((r - start) / (1.0 - start), 0.0, 1.0)
+    return (0.5 * (1.0 + np.cos(np.pi * t))).astype(np.float32)
+
+
+def crop_heat(cam: np.ndarray, side: int) -> np.ndarray:
+    """A face's heatmap at its crop's size, faded at the edge, in [0, 1]."""
+    up = cv2.resize(np.asarray(cam, np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
+    return np.clip(up, 0.0, 1.0) * fade_window(side)
 
 
 def paste_heatmaps(shape: tuple[int, int], crops: list[tuple[int, int, int]], cams: list[np.ndarray]) -> np.ndarray:
-    """Full-image heatmap (H, W) in [0, 1]: each CAM resized into its square crop (x0, y0, side)."""
+    """Full-image heatmap (H, W) in [0, 1]: each face's faded map in its square crop (x0, y0, side)."""
     heat = np.zeros(shape[:2], np.float32)
-    for (x0, y0, side), cam in zip(crops, cams):
-        up = cv2.resize(np.asarray(cam, np.float32), (side, side), interpolation=cv2.INTER_CUBIC)
-        up = np.clip(up, 0.0, 1.0)
+    for (x0, y0, side), cam in zip(crops, cams, strict=True):
+        up = crop_heat(cam, side)
         region = heat[y0:y0 + side, x0:x0 + side]
         np.maximum(region, up[:region.shape[0], :region.shape[1]], out=region)
     return heat
@@ -61,25 +86,86 @@ def blend(rgb: np.ndarray, heat: np.ndarray, opacity: float = 0.5) -> np.ndarray
     return out
 
 
+def _scale(shape) -> float:
+    return max(shape[:2]) / 640.0
+
+
+def caption_box(box, text_size: tuple[int, int], image_size: tuple[int, int], pad: int) -> tuple[int, int]:
+    """Top-left (x, y) of a caption for ``box``: above it if there is room, else inside its top edge,
+    kept inside the picture and out of its top-left corner (where image widgets draw their label)."""
+    x, y, w, h = box
+    tw, th = text_size
+    width, height = image_size
+    cx = min(max(0, x), max(0, width - tw))
+    cy = y - th - pad
+    corner_w, corner_h = int(CORNER_CLEAR[0] * width), int(CORNER_CLEAR[1] * height)
+    if cy < 0 or (cx < corner_w and cy < corner_h):
+        cy = y + pad  # inside the box, under its top edge
+        if cx < corner_w and cy < corner_h:
+            cy = corner_h
+    cy = min(max(0, cy), max(0, height - th))
+    return int(cx), int(cy)
+
+
 def draw_boxes(rgb: np.ndarray, labels: list[BoxLabel]) -> np.ndarray:
-    """Boxes in the verdict colour with a caption, line widths scaled to the image."""
+    """Boxes in the verdict colour with a numbered caption, line widths and text scaled to the image."""
     out = np.ascontiguousarray(rgb.copy())
-    scale = max(out.shape[:2]) / 640.0
+    scale = _scale(out.shape)
     thick = max(2, int(round(2 * scale)))
-    font = 0.5 * max(0.6, scale)
+    font = 0.55 * max(0.7, scale)
+    weight = max(1, int(round(1.4 * max(0.7, scale))))
     for lab in labels:
         x, y, w, h = lab.box
-        color = FAKE_COLOR if lab.fake else REAL_COLOR
+        color = lab.color or (FAKE_COLOR if lab.fake else REAL_COLOR)
         cv2.rectangle(out, (x, y), (x + w, y + h), color, thick)
-        (tw, th), base = cv2.getTextSize(lab.text, cv2.FONT_HERSHEY_SIMPLEX, font, max(1, thick // 2))
-        ty = y - 4 if y - th - base - 4 > 0 else y + h + th + 4
-        cv2.rectangle(out, (x, ty - th - base), (x + tw + 4, ty + base // 2), color, -1)
-        cv2.putText(out, lab.text, (x + 2, ty - base // 2), cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 255),
-                    max(1, thick // 2), cv2.LINE_AA)
+        (tw, th), base = cv2.getTextSize(lab.text, cv2.FONT_HERSHEY_SIMPLEX, font, weight)
+        pad = max(3, thick)
+        bw, bh = tw + 2 * pad, th + base + 2 * pad
+        cx, cy = caption_box(lab.box, (bw, bh), (out.shape[1], out.shape[0]), thick)
+        cv2.rectangle(out, (cx, cy), (cx + bw, cy + bh), color, -1)
+        cv2.putText(out, lab.text, (cx + pad, cy + pad + th), cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 255),
+                    weight, cv2.LINE_AA)
     return out
 
 
-def render(rgb: np.ndarray, heat: np.ndarray | None, labels: list[BoxLabel], opacity: float = 0.5) -> np.ndarray:
-    """The overlay shown to users: heatmap blend (if any) plus boxes."""
+def legend(width: int, height: int | None = None) -> np.ndarray:
+    """A small colour bar saying what the heat means (RGB uint8, ``width`` wide)."""
+    height = height or max(26, width // 9)
+    bar_h = max(6, height // 3)
+    out = np.full((height, width, 3), 255, np.uint8)
+    pad = max(4, width // 40)
+    ramp = np.tile(np.linspace(0, 1, width - 2 * pad, dtype=np.float32)[None, :], (bar_h, 1))
+    out[pad:pad + bar_h, pad:width - pad] = colorize(ramp)
+    font = max(0.33, height / 70.0)
+    lo, hi = LEGEND_TEXT
+    ty = min(height - 3, pad + bar_h + int(16 * font) + 2)
+    cv2.putText(out, lo, (pad, ty), cv2.FONT_HERSHEY_SIMPLEX, font, (40, 40, 40), 1, cv2.LINE_AA)
+    (tw, _), _ = cv2.getTextSize(hi, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
+    cv2.putText(out, hi, (max(pad, width - pad - tw), ty), cv2.FONT_HERSHEY_SIMPLEX, font, (40, 40, 40), 1,
+                cv2.LINE_AA)
+    return out
+
+
+def add_legend(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` with the legend strip appended below it (the photo itself stays uncovered)."""
+    strip = legend(rgb.shape[1], max(28, int(34 * max(0.7, _scale(rgb.shape)))))
+    return np.concatenate([rgb, strip], axis=0)
+
+
+def face_thumbnail(rgb: np.ndarray, crop: tuple[int, int, int], cam: np.ndarray | None, size: int = 112,
+                   opacity: float = 0.5) -> np.ndarray:
+    """One face's square crop at ``size`` px with its faded heatmap blended in (the table's thumbnails)."""
+    x0, y0, side = crop
+    face = np.ascontiguousarray(rgb[y0:y0 + side, x0:x0 + side])
+    face = cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
+    if cam is None:
+        return face
+    return blend(face, crop_heat(cam, size), opacity)
+
+
+def render(rgb: np.ndarray, heat: np.ndarray | None, labels: list[BoxLabel], opacity: float = 0.5,
+           with_legend: bool = True) -> np.ndarray:
+    """The overlay shown to users: heatmap blend (if any), numbered boxes, and the legend under a heatmap."""
     base = blend(rgb, heat, opacity) if heat is not None and opacity > 0 else rgb
-    return draw_boxes(base, labels)
+    out = draw_boxes(base, labels)
+    return add_legend(out) if with_legend and heat is not None and opacity > 0 else out

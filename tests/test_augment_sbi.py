@@ -44,7 +44,7 @@ def test_perturbations_cover_the_robustness_table():
 
 def test_self_blend_changes_the_face_not_the_border(face):
     marks = {"left_eye": (60, 65), "right_eye": (100, 65), "nose": (80, 90), "mouth_left": (65, 115), "mouth_right": (97, 115)}
-    fake, mask = sbi.self_blend(face, marks, np.random.default_rng(3))
+    fake, mask = sbi.self_blend(face, marks, np.random.default_rng(3), part="face", alter="source")
     assert fake.shape == face.shape and fake.dtype == np.uint8
     diff = np.abs(fake.astype(int) - face).mean(axis=2)
     assert mask.max() > 0.2 and mask[80, 80] > 0.1
@@ -53,7 +53,7 @@ def test_self_blend_changes_the_face_not_the_border(face):
 
 
 def test_self_blend_without_landmarks_uses_the_face_box(face):
-    fake, mask = sbi.self_blend(face, None, np.random.default_rng(4))
+    fake, mask = sbi.self_blend(face, None, np.random.default_rng(4), alter="source")
     assert mask[80, 80] > 0.1 and mask[0, 0] < 0.05
     assert not np.array_equal(fake, face)
     # The blend stays inside the face box (an ellipse of FACE_FRACTION of the crop): the centre is
@@ -63,3 +63,14 @@ def test_self_blend_without_landmarks_uses_the_face_box(face):
                               diff[-12:, -12:].ravel()])
     assert diff[60:100, 60:100].mean() > 2 * corners.mean() + 0.5
     assert max(mask[:12, :12].max(), mask[-12:, -12:].max()) < 0.05
+
+
+def test_self_blend_alters_the_source_or_the_target_as_the_paper_does(face):
+    """Altering the target changes the whole picture; the blend region then keeps the original face."""
+    marks = {"left_eye": (60, 65), "right_eye": (100, 65), "nose": (80, 90), "mouth_left": (65, 115), "mouth_right": (97, 115)}
+    fake, mask = sbi.self_blend(face, marks, np.random.default_rng(5), part="face", ratio=1.0, alter="target")
+    diff = np.abs(fake.astype(int) - face).mean(axis=2)
+    assert diff[:10, :].mean() > 0.5  # the border changed (the whole target was altered)
+    assert mask.max() > 0.99 and mask[:5, :].max() < 0.05  # a full-strength blend inside the face only
+    with pytest.raises(ValueError, match="alter"):
+        sbi.self_blend(face, marks, np.random.default_rng(5), alter="both")

@@ -123,7 +123,11 @@ def test_render_with_heat_still_draws_boxes_and_heat(astronaut):
 
     heat = heat_with_patches(astronaut.shape[:2], [(180, 60, 120)], np.random.default_rng(1))
     out = render_overlay(astronaut, heat, [BoxLabel((190, 70, 90, 100), "REAL 10%", False)], 0.5)
-    assert out.shape == astronaut.shape and not np.array_equal(out, astronaut)
+    h, w = astronaut.shape[:2]
+    assert out.shape[1:] == astronaut.shape[1:] and out.shape[0] > h  # the colour legend sits under the photo
+    assert not np.array_equal(out[:h], astronaut)
+    bare = render_overlay(astronaut, heat, [BoxLabel((190, 70, 90, 100), "REAL 10%", False)], 0.5, with_legend=False)
+    assert bare.shape == astronaut.shape and np.array_equal(bare, out[:h])
 
 
 def test_the_shipped_tflite_networks_are_used(finders):

@@ -15,16 +15,20 @@ import pytest
 
 from detector.errors import ConfigError
 from detector.inference.bundle import LITE_FILE, ModelConfig, read_config, read_lite
-from detector.inference.forward import Classifier, keras_forward
+from detector.inference.forward import Classifier, keras_forward, lite_forward
 from detector.inference.forward import forward_function as forward_graph
 from detector.inference.lite import LiteRunner, convert
 from detector.inference.pipeline import Detector
 from detector.training.export import main as export_main
 from detector.training.export import save_bundle
 from detector.training.model import build_model
-from explain.gradcam import CamExplainer
+from explain.gradcam import CamExplainer, MapLayout
 
 SIZE = 64
+
+
+def layout(cam: str) -> MapLayout:
+    return MapLayout(layers=(cam,), semantic=cam, semantic_last=cam)
 
 
 @pytest.fixture(scope="module")
@@ -59,38 +63,42 @@ def test_saving_writes_the_lite_copy_with_its_hashes(bundle):
 
 def test_lite_forward_equals_the_keras_model_for_any_batch_size(small_model):
     model, cam = small_model
-    fn = forward_graph(model, cam)
+    fn = forward_graph(model, [cam])
     run = LiteRunner(convert(fn))
     for n in (1, 5, 2, 5):  # re-sizing back and forth
         x = crops(n, seed=n)
-        got, want = run(x), [np.asarray(t) for t in fn(x)]  # features, logit, probability, gradient
+        got, want = run(x), [np.asarray(t) for t in fn(x)]  # logit, probability, features, gradient
         assert [g.shape for g in got] == [w.shape for w in want]
-        assert np.allclose(got[2], want[2], atol=1e-5)
+        assert np.allclose(got[1], want[1], atol=1e-5)
         for g, w in zip(got, want, strict=True):
             assert np.allclose(g, w, atol=1e-3 * max(1.0, float(np.abs(w).max())))
 
 
 def test_runner_refuses_the_wrong_number_of_inputs(small_model):
     model, cam = small_model
-    run = LiteRunner(convert(forward_graph(model, cam)))
+    run = LiteRunner(convert(forward_graph(model, [cam])))
     with pytest.raises(ValueError, match="inputs"):
         run(crops(1), crops(1))
+    with pytest.raises(ValueError, match="inputs"):
+        LiteRunner(convert(forward_graph(model, [cam])), inputs=["image", "patches"])
 
 
 def test_explainer_with_lite_forward_gives_the_tensorflow_answers(small_model):
     model, cam = small_model
-    tf_path = CamExplainer(keras_forward(model, cam))
-    lite_path = CamExplainer(LiteRunner(convert(forward_graph(model, cam))))
+    tf_path = CamExplainer(keras_forward(model, [cam]), layout(cam))
+    lite_path = CamExplainer(lite_forward(LiteRunner(convert(forward_graph(model, [cam])))), layout(cam))
     x = crops(6, seed=7)
-    a, b = tf_path.explain(x, threshold=0.5), lite_path.explain(x, threshold=0.5)
+    a, b = tf_path.explain([x], threshold=0.5), lite_path.explain([x], threshold=0.5)
     assert np.allclose(a.p_fake, b.p_fake, atol=1e-5)
     assert len(set(np.round(a.p_fake, 3))) > 1  # the comparison is not between constants
     for method in a.cams:
         assert a.cams[method].shape == b.cams[method].shape
         assert np.allclose(a.cams[method], b.cams[method], atol=1e-3)
-    tf_classifier, lite_classifier = Classifier(tf_path.forward, SIZE), Classifier(lite_path.forward, SIZE)
-    assert np.allclose(tf_classifier.predict(x, batch=4), lite_classifier.predict(x, batch=4), atol=1e-5)
-    assert lite_classifier.predict(x[:0]).shape == (0,)
+    tf_classifier = Classifier(tf_path.forward, layout(cam), ["image"])
+    lite_classifier = Classifier(lite_path.forward, layout(cam), ["image"])
+    assert np.allclose(tf_classifier.predict({"image": x}, batch=4), lite_classifier.predict({"image": x}, batch=4),
+                       atol=1e-5)
+    assert lite_classifier.predict({"image": x[:0]}).shape == (0,)
 
 
 def test_detector_runs_lite_by_default_and_tensorflow_on_request(bundle, astronaut):
@@ -110,7 +118,7 @@ def test_the_keras_model_is_loaded_only_when_something_needs_it(bundle, astronau
     assert det._model is None
     assert det.model.get_layer("logit") is not None  # loaded (and hash-checked) on demand
     with pytest.raises(ValueError, match="Keras model"):
-        CamExplainer(det.classifier.forward, backend="tf-keras-vis")
+        CamExplainer(det.classifier.forward, det.layout, backend="tf-keras-vis")
 
 
 def test_tampered_weights_stop_the_detector_even_when_tf_lite_would_do_the_work(bundle):

@@ -34,7 +34,7 @@ def test_page_renders_upload_controls_and_about_without_errors(page):
     assert not page.exception
     assert not page.error
     assert len(page.file_uploader) == 1
-    assert [o for o in page.radio[0].options] == ["Grad-CAM++", "Grad-CAM", "off"]
+    assert [o for o in page.radio[0].options] == ["Grad-CAM++", "Grad-CAM", "HiResCAM", "LayerCAM", "off"]
     assert page.slider[0].value == 0.5
     about = " ".join(m.value for m in page.sidebar.markdown)
     assert "not stored" in about and "Limits" in about

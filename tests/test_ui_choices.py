@@ -16,12 +16,13 @@ def test_cam_choice_maps_to_the_detector_method(choice, method):
 
 
 def test_the_choices_offered_are_the_cam_methods_default_first_then_off():
-    assert cam_choices() == [("Grad-CAM++", "gradcam++"), ("Grad-CAM", "gradcam"), ("off", "off")]
-    assert [cam_method_from(v) for _, v in cam_choices()] == ["gradcam++", "gradcam", None]
+    assert cam_choices() == [("Grad-CAM++", "gradcam++"), ("Grad-CAM", "gradcam"), ("HiResCAM", "hirescam"),
+                             ("LayerCAM", "layercam"), ("off", "off")]
+    assert [cam_method_from(v) for _, v in cam_choices()] == ["gradcam++", "gradcam", "hirescam", "layercam", None]
 
 
 def test_an_unknown_cam_method_is_a_one_sentence_refusal():
-    with pytest.raises(DetectorError, match="use gradcam\\+\\+, gradcam or off"):
+    with pytest.raises(DetectorError, match="use gradcam\\+\\+, gradcam, hirescam, layercam or off"):
         cam_method_from("saliency")
 
 

@@ -41,6 +41,7 @@ from ..config import CAM_METHODS, DEFAULT_CAM_METHOD, FACE_FINDERS, VIDEO_FRAMES
 from ..errors import DetectorError
 from ..inference.images import LoadedImage, load_image
 from ..inference.video import VIDEO_SUFFIXES, analyze_video, is_video, sample_frames, timeline_png
+from ..inference.views import FaceViews
 from ..training.data import IMAGE_SUFFIXES
 from . import report
 from .records import CSV_FIELDS, NAME_ERRORS, ScanRecord, error_record
@@ -125,7 +126,7 @@ class _Prepared:
     image: LoadedImage | None = None
     faces: list = field(default_factory=list)
     boxes: list = field(default_factory=list)
-    crops: np.ndarray | None = None
+    crops: FaceViews | None = None
     skipped: int = 0
     times: dict[str, float] = field(default_factory=dict)
     error: str | None = None
@@ -180,7 +181,7 @@ class Scanner:
         probs = cams = None
         model_ms = 0.0
         if ready:
-            crops = np.concatenate([x.crops for x in ready])
+            crops = FaceViews.concat([x.crops for x in ready])
             t = time.perf_counter()
             try:
                 probs, cams = self.det.score(crops, self.opts.cam_method)

@@ -17,7 +17,14 @@ Writes to ``--out``:
 * ``roc.png`` and ``reliability.png``.
 
 The robustness table re-scores every crop after JPEG re-compression (quality 90/70/50/30),
-down-and-up scaling (0.5x, 0.25x) and Gaussian blur (sigma 1, 2), applied to the face crop.
+down-and-up scaling (0.5x, 0.25x) and Gaussian blur (sigma 1, 2), applied to the native face crop
+(before the model's views are cut from it, as when a photo was re-compressed before upload).
+
+Also in ``metrics.json``: the **shortcut probe** (``detector.evaluation.probe``: how well trivial
+image properties alone separate the classes per source, next to the model's AUC, flagged above
+0.70), the share of images with no face found per class, and for fake-only sources (SDFD) their
+AUC against the validation reals of every other source.  ``--attacks`` adds the white-box attack
+table (``detector.evaluation.attacks``).
 """
 
 from __future__ import annotations
@@ -28,37 +35,29 @@ import json
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ..config import FACE_FINDERS as FACE_DETECTORS
 from ..inference.bundle import load_bundle, load_lite
+from ..inference.views import spec_of
 from ..training import calibration
 from ..training.augment import PERTURBATIONS
 from ..training.data import read_dataset
-from ..training.prepare import load_prepared, prepare
-from . import metrics
+from ..training.prepare import Prepared, prepare
+from . import metrics, probe
+from .scoring import Crops, score_natives
 
 
-def _cache_dir(samples, size: int, detector: str) -> Path:
-    key = hashlib.sha1(("\n".join(s.path for s in samples) + f"|{size}|{detector}").encode()).hexdigest()[:12]
+def _cache_dir(samples, detector: str) -> Path:
+    key = hashlib.sha1(("\n".join(s.path for s in samples) + f"|native|{detector}").encode()).hexdigest()[:12]
     return Path(".cache/prepared") / f"eval-{key}"
 
 
-def score_crops(explainer, crops: np.ndarray, batch: int = 128, desc: str = "scoring") -> np.ndarray:
-    out = []
-    for s in tqdm(range(0, len(crops), batch), desc=desc, unit="batch", leave=False):
-        out.append(explainer.predict(np.asarray(crops[s:s + batch])))
-    return np.concatenate(out) if out else np.zeros((0,), np.float32)
-
-
-def robustness(explainer, crops: np.ndarray, y: np.ndarray, sources: np.ndarray, clean: dict,
+def robustness(classifier, spec, crops: Crops, y: np.ndarray, sources: np.ndarray, clean: dict,
                names: list[str]) -> dict:
     """AUC per perturbation and source, and its drop from the clean AUC."""
     table = {}
     for name in names:
-        fn = PERTURBATIONS[name]
-        degraded = np.stack([fn(np.ascontiguousarray(c)) for c in tqdm(crops, desc=name, leave=False)])
-        p = score_crops(explainer, degraded, desc=name)
+        p = score_natives(classifier, spec, crops, desc=name, transform=PERTURBATIONS[name])
         row = {}
         for src in sorted(set(sources.tolist())) + ["overall"]:
             m = np.ones(len(y), bool) if src == "overall" else sources == src
@@ -67,6 +66,23 @@ def robustness(explainer, crops: np.ndarray, y: np.ndarray, sources: np.ndarray,
             row[src] = {"auc": a, "drop": None if a is None or base is None else base - a}
         table[name] = row
     return table
+
+
+def fake_only_vs_reals(p: np.ndarray, y: np.ndarray, sources: np.ndarray, donors: list[str]) -> dict:
+    """For each source with fakes only in the original data (its reals are matched partners): AUC of its
+    fakes against the reals of every other source, and against its matched partners."""
+    out = {}
+    paired = {s for s, d in zip(sources, donors, strict=True) if d}
+    for src in sorted(paired):
+        fakes = (sources == src) & (y == 1)
+        row = {"matched partners": metrics.auc(np.r_[np.ones(fakes.sum()), np.zeros(((sources == src) & (y == 0)).sum())],
+                                               np.r_[p[fakes], p[(sources == src) & (y == 0)]])}
+        for other in sorted(set(sources.tolist()) - {src}):
+            reals = (sources == other) & (y == 0)
+            if reals.any():
+                row[other] = metrics.auc(np.r_[np.ones(fakes.sum()), np.zeros(reals.sum())], np.r_[p[fakes], p[reals]])
+        out[src] = row
+    return out
 
 
 def plot_roc(y, p, sources, path: Path) -> None:
@@ -143,6 +159,19 @@ def markdown_report(result: dict) -> str:
         for src, m in cf["metrics"].items():
             lines.append(f"| {src} | {m['n']} | {_fmt(m['ece'])} | {_fmt(m['balanced_accuracy'])} | "
                          f"{_fmt(m['false_positive_rate'])} |")
+    if result.get("shortcut_probe"):
+        model_auc = {s: m["auc"] for s, m in result["metrics"].items() if s != "overall"}
+        lines += ["", "## Shortcut probe: trivial features alone (flagged above 0.70)", "",
+                  probe.markdown(result["shortcut_probe"], model_auc)]
+    if result.get("fake_only_vs_reals"):
+        lines += ["", "## Fake-only sources against the reals of every source (AUC)", ""]
+        for src, row in result["fake_only_vs_reals"].items():
+            lines += ["| " + src + " fakes vs | " + " | ".join(row) + " |", "|---|" + "---|" * len(row),
+                      "| AUC | " + " | ".join(_fmt(v) for v in row.values()) + " |", ""]
+    if result.get("attacks"):
+        from .attacks import markdown as attack_markdown
+
+        lines += ["", "## White-box attacks: AUC (fakes caught at the threshold)", "", attack_markdown(result["attacks"])]
     lines += ["", "Confusion matrices (overall): " + json.dumps(result["metrics"]["overall"]["confusion"]), ""]
     return "\n".join(lines)
 
@@ -166,23 +195,14 @@ def cross_fitted_metrics(p: np.ndarray, y: np.ndarray, sources: np.ndarray, grou
     return {"folds": cf["fits"], "metrics": table}
 
 
-def _from_prepared(prepared: str, split: str, limit: int) -> tuple[np.ndarray, list[dict]]:
-    """Rows of an existing crop cache (``detector.training.prepare`` output) instead of re-cropping."""
-    crops, rows = load_prepared(prepared)
-    idx = [i for i, r in enumerate(rows) if split == "all" or r["split"] == split]
-    idx = idx[:limit] if limit else idx
-    return np.asarray(crops[idx]), [rows[i] for i in idx]
-
-
 def evaluate(data: str, model_dir: str, out: str, split: str = "val", perturbations: list[str] | None = None,
-             limit: int = 0, face_detector: str = "auto", prepared: str = "") -> dict:
-    from ..inference.forward import Classifier
+             limit: int = 0, face_detector: str = "auto", prepared: str = "", attacks: bool = False,
+             attack_args: dict | None = None) -> dict:
+    from ..inference.forward import Classifier, layout_for, lite_forward
 
     model, cfg = load_bundle(model_dir)
     if prepared:
-        crops, rows = _from_prepared(prepared, split, limit)
-        if crops.shape[1] != cfg.input_size:
-            raise SystemExit(f"{prepared} holds {crops.shape[1]}px crops; the model needs {cfg.input_size}px")
+        data_set = Prepared(prepared)
     else:
         samples = read_dataset(data)
         if split != "all":
@@ -190,31 +210,48 @@ def evaluate(data: str, model_dir: str, out: str, split: str = "val", perturbati
             samples = chosen or samples  # a folder without splits is evaluated whole
         if limit:
             samples = samples[:limit]
-        cache = _cache_dir(samples, cfg.input_size, face_detector)
+        cache = _cache_dir(samples, face_detector)
         if not (cache / "index.csv").is_file():
-            prepare(samples, cache, cfg.input_size, face_detector)
-        crops, rows = load_prepared(cache)
+            prepare(samples, cache, detector=face_detector)
+        data_set = Prepared(cache)
+    idx = [i for i, r in enumerate(data_set.rows) if split == "all" or r["split"] == split or not prepared]
+    idx = idx[:limit] if limit else idx
+    rows = [data_set.rows[i] for i in idx]
+    crops = Crops(data_set, idx)
     y = np.array([r["label"] for r in rows])
     sources = np.array([r["source"] for r in rows])
-    forward = load_lite(model_dir, cfg)  # the TF Lite copy when valid: the same scores, 3-5x faster
-    explainer = (Classifier(forward, cfg.input_size) if forward is not None
-                 else Classifier.from_keras(model, cfg.cam_layer))
-    p = score_crops(explainer, crops)
+    spec = spec_of(cfg)
+    layout = layout_for(cfg)
+    runner = load_lite(model_dir, cfg)  # the TF Lite copy when valid: the same scores, 3-5x faster
+    classifier = (Classifier(lite_forward(runner), layout, list(cfg.inputs)) if runner is not None
+                  else Classifier.from_keras(model, layout))
+    p = score_natives(classifier, spec, crops)
     per = metrics.per_source(y, p, list(sources), cfg.threshold)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = {"data": str(data), "split": split, "n": int(len(y)),
-              "faces_found": int(sum(r["face_found"] for r in rows)),
+    found = np.array([bool(r["face_found"]) for r in rows])
+    result = {"data": str(data), "split": split, "n": int(len(y)), "faces_found": int(found.sum()),
               "model": {"name": cfg.name, "version": cfg.version, "threshold": cfg.threshold,
                         "temperature": cfg.temperature, "sha256": cfg.sha256,
-                        "engine": "tflite" if forward is not None else "tensorflow"},
+                        "engine": "tflite" if runner is not None else "tensorflow"},
               "metrics": per}
+    if (~found).any() and found.any():
+        result["metrics_face_found"] = metrics.per_source(y[found], p[found], list(sources[found]), cfg.threshold)
+    if all(k in rows[0] for k in probe.FEATURES) if rows else False:
+        result["shortcut_probe"] = probe.probe(rows, found)
+    donors = [r.get("donor") or "" for r in rows]
+    if any(donors):
+        result["fake_only_vs_reals"] = fake_only_vs_reals(p, y, sources, donors)
     groups = [r.get("group") or "" for r in rows]
     if len(set(groups)) >= 4:
         result["cross_fitted"] = cross_fitted_metrics(p, y, sources, groups)
     names = list(PERTURBATIONS) if perturbations is None else perturbations
     if names:
-        result["robustness"] = robustness(explainer, crops, y, sources, per, names)
+        result["robustness"] = robustness(classifier, spec, crops, y, sources, per, names)
+    if attacks:
+        from .attacks import attack_table
+
+        result["attacks"] = attack_table(model, cfg, classifier, crops, y, sources, **(attack_args or {}))
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))
     (out_dir / "report.md").write_text(markdown_report(result))
     plot_roc(y, p, sources, out_dir / "roc.png")
@@ -236,12 +273,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--prepared", default="", help="reuse this crop cache (from detector.training.prepare, e.g. the training "
                     "one) instead of cropping --data again; rows are filtered by --split")
     ap.add_argument("--face-finder", "--face-detector", dest="face_detector", default="auto", choices=FACE_DETECTORS, help="face finder for cropping (--face-detector: the older name)")
+    ap.add_argument("--attacks", action="store_true", help="add the white-box attack table (FGSM, PGD-10, transfer, "
+                    "JPEG after the attack; slow: minutes per epsilon)")
+    ap.add_argument("--attack-eps", default="1,2,4,8", help="attack budgets in 0..255 units (default 1,2,4,8)")
+    ap.add_argument("--attack-per-class", type=int, default=60, help="faces per class and source attacked (default 60)")
+    ap.add_argument("--transfer-from", default="", help="model folder of a differently seeded model to craft "
+                    "transfer attacks on (default: no transfer row)")
     a = ap.parse_args(argv)
     names = None if a.perturb == "all" else ([] if a.perturb == "none" else a.perturb.split(","))
     for n in names or []:
         if n not in PERTURBATIONS:
             ap.error(f"unknown perturbation {n!r}")
-    result = evaluate(a.data, a.model, a.out, a.split, names, a.limit, a.face_detector, a.prepared)
+    attack_args = {"eps": [float(e) for e in a.attack_eps.split(",")], "per_class": a.attack_per_class,
+                   "transfer_from": a.transfer_from}
+    result = evaluate(a.data, a.model, a.out, a.split, names, a.limit, a.face_detector, a.prepared,
+                      a.attacks, attack_args)
     print(markdown_report(result))
 
 

@@ -1,10 +1,15 @@
-"""Leave-one-source-out: the honest generalisation figure.
+"""Leave-one-family-out (or one source out): the honest generalisation figure.
 
-    python -m detector loso --data ../shared/data/faces --out runs/loso --epochs 3 --steps-per-epoch 150
+    python -m detector loso --data ../shared/data/faces --out runs/lofo --families all --epochs 1 --steps-per-epoch 150
+
+``--families`` holds out one *family* of manipulation per fold (``detector.training.train.FAMILIES``: face
+swap = DFDC + LFWSWAP, composite = YONSEI, GAN = CELEBA_STYLEGAN + FFHQ_TPDNE, diffusion = SDFD
+with its matched reals): the model never saw that kind of fake, nor any source of it.
+``--sources`` holds out one source per fold instead (the model-1.x protocol).
 
 For each source in turn, train on the others only (early stopping sees only their validation
 rows) and score *every* image of the left-out source, train and val alike -- it played no part in
-training.  Writes ``loso.json`` and ``loso.md``.  Any other ``detector.training.train`` flag can be passed
+training.  Writes ``loso.json`` and ``loso.md``.  Any other ``detector train`` flag can be passed
 after ``--`` (e.g. ``-- --sbi-prob 0``), so the table can compare training recipes; then
 
     python -m detector loso --compare default=runs/compare/default no-sbi=runs/compare/no-sbi --out runs/compare
@@ -20,7 +25,7 @@ import json
 from pathlib import Path
 
 from ..training.prepare import default_prepared_dir, load_prepared
-from ..training.train import parse_args, train
+from ..training.train import FAMILIES, parse_args, train
 from .card import compare_table
 
 
@@ -50,13 +55,14 @@ def main(argv: list[str] | None = None) -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--compare", nargs="+", metavar="NAME=FOLDER",
                     help="instead of training: tabulate finished runs side by side into --out")
-    ap.add_argument("--data", help="dataset (as for detector.training.train)")
+    ap.add_argument("--data", help="dataset (as for detector.train)")
     ap.add_argument("--out", required=True, help="folder for one model per fold plus loso.json/loso.md")
-    ap.add_argument("--prepared", default="", help="crop cache folder (as for detector.training.train)")
-    ap.add_argument("--sources", default="", help="comma-separated sources to leave out (default: all)")
+    ap.add_argument("--prepared", default="", help="crop cache folder (as for detector.train)")
+    ap.add_argument("--sources", default="", help="comma-separated sources to leave out, one per fold")
+    ap.add_argument("--families", default="", help=f"comma-separated families to leave out, one per fold, or 'all' ({', '.join(FAMILIES)})")
     ap.add_argument("--epochs", type=int, default=3, help="epochs per fold (default 3)")
     ap.add_argument("--steps-per-epoch", type=int, default=150, help="batches per epoch (default 150)")
-    ap.add_argument("train_args", nargs="*", help="extra detector.training.train flags, after --")
+    ap.add_argument("train_args", nargs="*", help="extra detector.train flags, after --")
     a = ap.parse_args(argv)
     if a.compare:
         print(compare(a.compare, Path(a.out)), end="")
@@ -67,21 +73,30 @@ def main(argv: list[str] | None = None) -> None:
     if a.prepared:
         base += ["--prepared", a.prepared]
     cfg0 = parse_args(base + a.train_args)
-    prepared = cfg0.prepared or default_prepared_dir(a.data, cfg0.input_size)
-    sources = a.sources.split(",") if a.sources else sorted({r["source"] for r in load_prepared(prepared)[1]})
+    prepared = cfg0.prepared or default_prepared_dir(a.data)
+    if a.families:
+        folds = {f: ["--exclude-family", f] for f in (FAMILIES if a.families == "all" else a.families.split(","))}
+    else:
+        sources = a.sources.split(",") if a.sources else sorted(set(load_prepared(prepared).source.tolist()))
+        folds = {s: ["--exclude-source", s] for s in sources}
     out = Path(a.out)
-    table = {}
-    for src in sources:
-        fold = out / f"without-{src}"
-        cfg = parse_args(base + a.train_args + ["--out", str(fold), "--exclude-source", src])
+    table = json.loads((out / "loso.json").read_text())["folds"] if (out / "loso.json").is_file() else {}
+    for name, flags in folds.items():
+        fold = out / f"without-{name}"
+        if name in table:  # finished in an earlier, interrupted run of the same command
+            continue
+        cfg = parse_args(base + a.train_args + ["--out", str(fold), *flags])
         train(cfg)
         res = json.loads((fold / "train_result.json").read_text())
-        held = res["held_out"][src]
-        table[src] = {"held_out_auc": held["auc"], "held_out_ap": held["ap"], "n": held["n"],
-                      "held_out_balanced_accuracy": held["balanced_accuracy"],
-                      "val_mean_auc_trained_sources": res["val_mean_source_auc"], "best_epoch": res["best_epoch"]}
-        (out / "loso.json").write_text(json.dumps({"settings": base + a.train_args, "folds": table}, indent=2))
-    lines = ["| left-out source | images | AUC on left-out source | balanced acc. | val AUC (trained sources) |",
+        held = res["held_out_family"][name] if a.families else res["held_out"][name]
+        table[name] = {"held_out_auc": held["auc"], "held_out_ap": held["ap"], "n": held["n"],
+                       "held_out_balanced_accuracy": held["balanced_accuracy"],
+                       "held_out_real_flagged": held["false_positive_rate"], "held_out_fakes_caught": held["tpr_fake"],
+                       "held_out_sources": {s: m["auc"] for s, m in res["held_out"].items() if s != "overall"},
+                       "val_mean_auc_trained_sources": res["val_mean_source_auc"], "best_epoch": res["best_epoch"]}
+        (out / "loso.json").write_text(json.dumps({"settings": base + a.train_args, "unit": "family" if a.families
+                                                   else "source", "folds": table}, indent=2))
+    lines = ["| left out | images | AUC on it | balanced acc. | val AUC (trained sources) |",
              "|---|---|---|---|---|"]
     for src, r in table.items():
         lines.append(f"| {src} | {r['n']} | {r['held_out_auc']:.3f} | {r['held_out_balanced_accuracy']:.3f} | "

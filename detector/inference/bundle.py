@@ -49,6 +49,15 @@ class ModelConfig:
     threshold: float = 0.5
     temperature: float = 1.0
     cam_layer: str = DEFAULT_CAM_LAYER
+    # Model 2 ("dual"): a second input of native-resolution patches (detector.inference.views);
+    # model 1.x takes ["image"] only.
+    inputs: list[str] = field(default_factory=lambda: ["image"])
+    patch: int = 64
+    n_patches: int = 4
+    native_max: int = 256
+    artefact_layer: str = ""  # the artefact branch's feature map ("" when the model has none)
+    # layers feeding the logit through global pooling, in the head's order: the heatmaps' sources
+    map_layers: list[str] = field(default_factory=list)
     crop_margin: float = CROP_MARGIN
     sha256: str = ""
     lite_sha256: str = ""  # SHA-256 of model.tflite ...
@@ -61,6 +70,20 @@ class ModelConfig:
     def from_dict(cls, d: dict) -> "ModelConfig":
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+def map_layers(config: ModelConfig) -> list[str]:
+    """The layers the heatmaps come from (model 1.x cards name only ``cam_layer``)."""
+    return list(config.map_layers) or [config.cam_layer]
+
+
+def input_shape(config: ModelConfig, name: str) -> tuple[int, ...]:
+    """Shape of one model input without the batch axis."""
+    if name == "image":
+        return (config.input_size, config.input_size, 3)
+    if name == "patches":
+        return (config.n_patches, config.patch, config.patch, 3)
+    raise ModelError(f"unknown model input {name!r} in the model card")
 
 
 def sha256_file(path: str | Path) -> str:
@@ -98,13 +121,17 @@ def load_lite(model_dir: str | Path, config: ModelConfig):
     content = read_lite(model_dir, config)
     if content is None:
         return None
-    from .forward import FORWARD_OUTPUTS
     from .lite import LiteRunner
 
-    runner = LiteRunner(content)
-    if tuple(runner.input_shape[1:]) != (config.input_size, config.input_size, 3) \
-            or runner.n_outputs != FORWARD_OUTPUTS:
-        raise ModelError(f"{model_dir}: model.tflite (input {runner.input_shape}, {runner.n_outputs} "
+    try:
+        runner = LiteRunner(content, inputs=list(config.inputs))
+    except ValueError as exc:
+        raise ModelError(f"{model_dir}: model.tflite is not this card's model ({exc}); re-export it with "
+                         f"`python -m detector export-lite {model_dir}`.") from None
+    want = [input_shape(config, name) for name in config.inputs]
+    ranks = [1, 1] + [4] * (2 * len(map_layers(config)))  # logit, probability, features..., gradients...
+    if [tuple(s[1:]) for s in runner.input_shapes] != want or runner.output_ranks != ranks:
+        raise ModelError(f"{model_dir}: model.tflite (inputs {runner.input_shapes}, {runner.n_outputs} "
                          f"outputs) is not this card's model; re-export it with "
                          f"`python -m detector export-lite {model_dir}`.")
     return runner
@@ -176,13 +203,18 @@ def check_model(model: keras.Model, config: ModelConfig) -> None:
     for layer in _all_layers(model):
         if isinstance(layer, keras.layers.Lambda):
             raise ModelError(f"The model contains a Lambda layer ({layer.name}); refusing to run it.")
-    shape = tuple(model.input_shape)
-    if shape[1:] != (config.input_size, config.input_size, 3):
-        raise ModelError(f"Model input {shape} does not match its card's input_size {config.input_size}.")
+    names = [t.name.split(":")[0] for t in model.inputs]
+    if names != list(config.inputs):
+        raise ModelError(f"Model inputs {names} do not match its card's inputs {config.inputs}.")
+    shapes = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
+    for name, shape in zip(names, shapes, strict=True):
+        if tuple(shape)[1:] != input_shape(config, name):
+            raise ModelError(f"Model input {name} {tuple(shape)} does not match its card "
+                             f"(expected {input_shape(config, name)}).")
     if tuple(model.output_shape)[1:] != (1,):
         raise ModelError(f"Model output {model.output_shape} is not a single probability.")
     try:
-        model.get_layer(config.cam_layer)
-        model.get_layer("logit")
+        for name in [config.cam_layer, "logit", *config.map_layers]:
+            model.get_layer(name)
     except ValueError as exc:
         raise ModelError(f"The model lacks a layer named in its card: {exc}") from exc

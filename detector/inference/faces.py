@@ -77,6 +77,34 @@ def crop_square(rgb: np.ndarray, crop: tuple[int, int, int], size: int) -> np.nd
     return cv2.resize(patch, (size, size), interpolation=interp)
 
 
+def cut_square(rgb: np.ndarray, crop: tuple[int, int, int]) -> np.ndarray:
+    """The square ``crop`` = (x0, y0, side) at the image's own resolution (no resizing)."""
+    x0, y0, side = crop
+    return np.ascontiguousarray(rgb[y0:y0 + side, x0:x0 + side])
+
+
+PAD_RETRY = 0.25  # border added on each side (fraction of the longer side) when no face is found
+
+
+def _padded(rgb: np.ndarray) -> tuple[np.ndarray, int]:
+    """``rgb`` on a border of its mean colour: MTCNN misses faces that fill the whole frame."""
+    p = int(round(PAD_RETRY * max(rgb.shape[:2])))
+    colour = [int(v) for v in rgb.reshape(-1, 3).mean(axis=0)]
+    return cv2.copyMakeBorder(rgb, p, p, p, p, cv2.BORDER_CONSTANT, value=colour), p
+
+
+def _unpad(faces: list[FaceBox], p: int, width: int, height: int) -> list[FaceBox]:
+    out = []
+    for f in faces:
+        x0, y0 = max(0, f.x - p), max(0, f.y - p)
+        x1, y1 = min(width, f.x + f.w - p), min(height, f.y + f.h - p)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        marks = {k: (min(max(0, a - p), width - 1), min(max(0, b - p), height - 1)) for k, (a, b) in f.landmarks.items()}
+        out.append(FaceBox(x0, y0, x1 - x0, y1 - y0, f.score, marks))
+    return out
+
+
 def _shrink(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     h, w = rgb.shape[:2]
     scale = min(1.0, max_side / float(max(h, w)))
@@ -143,12 +171,26 @@ class MtcnnFaceFinder:
         except (ValueError, IndexError):
             return None
 
-    def detect(self, rgb: np.ndarray) -> list[FaceBox]:
+    def _detect_once(self, rgb: np.ndarray) -> list[FaceBox]:
         small, scale = _shrink(rgb, self.det_max_side)
         if min(small.shape[:2]) < 24:
             return []
         raw = self._safe_detect(small)
         return [] if raw is None else self._convert(raw, scale, rgb.shape[1], rgb.shape[0])
+
+    def _retry_padded(self, rgb: np.ndarray) -> list[FaceBox]:
+        """Second look on a padded copy: tight face crops (the face is the whole frame) are often missed.
+
+        Measured on the developer set's DFDC crops: no face in 35 of 3000 reals and 191 of 3000
+        fakes; with this retry 15 and 145.  A face finder that fails more often on one class turns
+        "no face" into a class cue, so training leaves the remaining no-face rows out.
+        """
+        padded, p = _padded(rgb)
+        return _unpad(self._detect_once(padded), p, rgb.shape[1], rgb.shape[0])
+
+    def detect(self, rgb: np.ndarray) -> list[FaceBox]:
+        faces = self._detect_once(rgb)
+        return faces if faces else self._retry_padded(rgb)
 
     def detect_many(self, images: list[np.ndarray]) -> list[list[FaceBox]]:
         """Batched detection; images of similar size batch best (MTCNN pads to the largest)."""
@@ -158,7 +200,8 @@ class MtcnnFaceFinder:
         raw = self._safe_detect([s for s, _ in shrunk])
         if raw is None:  # fall back to one at a time so one odd image cannot sink the batch
             return [self.detect(im) for im in images]
-        return [self._convert(r, sc, im.shape[1], im.shape[0]) for r, (_, sc), im in zip(raw, shrunk, images, strict=False)]
+        found = [self._convert(r, sc, im.shape[1], im.shape[0]) for r, (_, sc), im in zip(raw, shrunk, images, strict=False)]
+        return [f if f else self._retry_padded(im) for f, im in zip(found, images, strict=True)]
 
 
 class HaarFaceFinder:

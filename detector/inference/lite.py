@@ -58,16 +58,27 @@ class LiteRunner:
     for large models.
     """
 
-    def __init__(self, content: bytes, threads: int | None = None, shapes: int = 1):
+    def __init__(self, content: bytes, threads: int | None = None, shapes: int = 1, inputs: list[str] | None = None):
+        """``inputs``: the input names in the order calls pass them (default: the flatbuffer's own order)."""
         self._content = content
         self._threads = threads or default_threads()
         self._max = max(1, shapes)
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         probe = self._new()
-        self._inputs = [d["index"] for d in probe.get_input_details()]
+        details = probe.get_input_details()
+        if inputs is not None:
+            by_name = {d["name"]: d for d in details}
+            missing = [n for n in inputs if n not in by_name]
+            if missing or len(inputs) != len(details):
+                raise ValueError(f"TF Lite inputs are {sorted(by_name)}, not {inputs}")
+            details = [by_name[n] for n in inputs]
+        self._inputs = [d["index"] for d in details]
+        self.input_names = [d["name"] for d in details]
+        self.input_shapes = [tuple(int(v) for v in d["shape_signature"]) for d in details]
         outputs = sorted(probe.get_output_details(), key=lambda d: _output_position(d["name"]))
         self._outputs = [d["index"] for d in outputs]
-        self.input_shape = tuple(int(d) for d in probe.get_input_details()[0]["shape_signature"])
+        self.output_ranks = [len(d["shape_signature"]) for d in outputs]
+        self.input_shape = self.input_shapes[0]
         self.n_outputs = len(self._outputs)
         self._spare: Any | None = probe
         self._lock = threading.Lock()

@@ -32,10 +32,11 @@ from ..config import (
 )
 from ..errors import ConfigError, ModelError
 from .bundle import LITE_FILE, load_bundle, load_lite, read_config, verify_weights
-from .faces import FaceBox, crop_square, get_face_finder, square_crop_box
-from .forward import Classifier
+from .faces import FaceBox, cut_square, get_face_finder, square_crop_box
+from .forward import Classifier, layout_for, lite_forward
 from .images import ImageInput, LoadedImage, load_image
 from .results import DetectionResult, FaceResult, box_labels, verdict_words
+from .views import FaceViews, face_views, spec_of
 
 log = logging.getLogger(__name__)
 UNSURE_BAND = 0.15  # |p - threshold| below this is reported as uncertain
@@ -85,20 +86,22 @@ class Detector:
         if forward is None and engine == "tflite":
             raise ModelError(f"FDET_ENGINE=tflite, but {self.model_dir} has no valid {LITE_FILE}; write one with "
                              f"`python -m detector export-lite {self.model_dir}` or use FDET_ENGINE=auto.")
+        self.layout = layout_for(self.config)
+        self.spec = spec_of(self.config)
         if forward is not None:
             # The TF Lite copy answers everything; the Keras model (~1.4 s to load) only on demand.
-            self.classifier = Classifier(forward, self.config.input_size)
-            self.explainer = CamExplainer(forward)
+            self.classifier = Classifier(lite_forward(forward), self.layout, list(self.config.inputs))
+            self.explainer = CamExplainer(self.classifier.forward, self.layout)
             self.engine = "tflite"  # the engine in use: "tflite" or "tensorflow"
         else:
-            self.classifier = Classifier.from_keras(self.model, self.config.cam_layer)
-            self.explainer = CamExplainer(self.classifier.forward, cam_backend, self.model, self.config.cam_layer)
+            self.classifier = Classifier.from_keras(self.model, self.layout)
+            self.explainer = CamExplainer(self.classifier.forward, self.layout, cam_backend, self.model)
             self.engine = "tensorflow"
         self.crop_cfg = CropConfig(margin=self.config.crop_margin)
         self.finder = get_face_finder(face_finder, self.crop_cfg)
         if warmup:  # trace/run once so the first user does not pay for it
-            size = self.config.input_size
-            self.explainer.explain(np.zeros((1, size, size, 3), np.float32))
+            self.score(face_views([np.zeros((128, 128, 3), np.uint8)], self.spec, self.has_patches),
+                       CAM_METHODS[0])
             self.finder.warmup()
         self.load_seconds = time.perf_counter() - t0
 
@@ -109,6 +112,11 @@ class Detector:
             if self._model is None:
                 self._model, _ = load_bundle(self.model_dir)
             return self._model
+
+    @property
+    def has_patches(self) -> bool:
+        """Whether the model has the native-resolution artefact branch (model 2)."""
+        return "patches" in self.config.inputs
 
     @property
     def threshold(self) -> float:
@@ -135,8 +143,8 @@ class Detector:
 
     # ---------------------------------------------------------------- steps
 
-    def find_crops(self, rgb: np.ndarray) -> tuple[list[FaceBox | None], list[tuple[int, int, int]], np.ndarray, int]:
-        """Faces (largest first, at most ``max_faces``), their square crops and the crop pixels.
+    def find_crops(self, rgb: np.ndarray) -> tuple[list[FaceBox | None], list[tuple[int, int, int]], FaceViews, int]:
+        """Faces (largest first, at most ``max_faces``), their square crops and the model's views of them.
 
         With no face, one ``None`` entry stands for the centre square of the whole image.
         """
@@ -145,9 +153,11 @@ class Detector:
         faces = faces[:max(1, self.limits.max_faces)] or [None]  # at least the largest face
         h, w = rgb.shape[:2]
         boxes = [square_crop_box(f, w, h, self.crop_cfg.margin) for f in faces]
-        size = self.config.input_size
-        crops = np.stack([crop_square(rgb, b, size) for b in boxes])
-        return faces, boxes, crops, skipped
+        return faces, boxes, self.views(rgb, boxes), skipped
+
+    def views(self, rgb: np.ndarray, boxes: list[tuple[int, int, int]]) -> FaceViews:
+        """The model's inputs for the square crops ``boxes`` of ``rgb`` (native crops, capped, then views)."""
+        return face_views([cut_square(rgb, b) for b in boxes], self.spec, self.has_patches)
 
     def _message(self, faces: list[FaceResult], found: bool, label: str, p: float, skipped: int) -> str:
         verdict = verdict_words(label)
@@ -183,23 +193,24 @@ class Detector:
         times["decode"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
-        faces, boxes, crops, skipped = self.find_crops(rgb)
+        faces, boxes, views, skipped = self.find_crops(rgb)
         times["faces"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
-        probs, cams = self.score(crops, cam_method)
+        probs, cams = self.score(views, cam_method)
         times["model"] = (time.perf_counter() - t) * 1000
         return self.assemble(image, faces, boxes, skipped, probs, cams, cam_method, opacity, render_overlay, times)
 
-    def score(self, crops: np.ndarray, cam_method: str | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """P(fake) per crop, plus the ``cam_method`` CAMs unless it is None.
+    def score(self, views: FaceViews, cam_method: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """P(fake) per face, plus its ``cam_method`` heatmap (a grid over its crop) unless it is None.
 
-        The crops may come from many images: the batch scan (``detector.batch.scan``) stacks the
-        crops of several photos into one call here, which is where its speed comes from.
+        The faces may come from many images: the batch scan (``detector.batch.scan``) stacks the
+        views of several photos into one call here, which is where its speed comes from.
         """
         if cam_method is None:
-            return self.classifier.predict(crops), None
-        out = self.explainer.explain(crops, self.threshold)
+            return self.classifier.predict({"image": views.image, "patches": views.patches}), None
+        out = self.explainer.explain(views.feed(self.classifier.inputs), self.threshold, views.boxes,
+                                     methods=(cam_method,))
         return out.p_fake, out.cams[cam_method]
 
     def assemble(self, image: LoadedImage, faces: list[FaceBox | None], boxes: list[tuple[int, int, int]],

@@ -18,7 +18,9 @@ NOISE_SIGMA = (1.0, 8.0)  # in 0..255 units
 BRIGHTNESS = 0.15  # +-fraction
 CONTRAST = 0.15
 SATURATION = 0.2
-P = {"flip": 0.5, "jpeg": 0.6, "rescale": 0.3, "blur": 0.2, "noise": 0.15, "color": 0.5}
+SHRINK_FACTOR = (0.5, 1.0)  # native crops only: shrink for good (faces at many pixel scales)
+MIN_SHRUNK_SIDE = 64
+P = {"flip": 0.5, "jpeg": 0.6, "rescale": 0.3, "blur": 0.2, "noise": 0.15, "color": 0.5, "shrink": 0.3}
 
 
 def jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
@@ -34,6 +36,20 @@ def rescale(rgb: np.ndarray, factor: float) -> np.ndarray:
     h, w = rgb.shape[:2]
     small = cv2.resize(rgb, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def shrink(rgb: np.ndarray, factor: float) -> np.ndarray:
+    """Shrink a square crop by ``factor`` (area averaging) and keep it small: a face seen at a lower resolution.
+
+    Unlike :func:`rescale` the pixels stay at the new scale, so the native-resolution branch learns
+    faces of many pixel sizes -- and a source whose fakes are stored larger than its reals
+    (CELEBA_STYLEGAN: face crops of 235 vs 148 px) cannot be told apart by crop size alone.
+    """
+    side = rgb.shape[0]
+    new = max(MIN_SHRUNK_SIDE, int(round(side * factor)))
+    if new >= side:
+        return rgb
+    return cv2.resize(rgb, (new, new), interpolation=cv2.INTER_AREA)
 
 
 def blur(rgb: np.ndarray, sigma: float) -> np.ndarray:
@@ -57,10 +73,15 @@ def color_jitter(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(x, 0, 255).astype(np.uint8)
 
 
-def augment(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The training chain: geometry, colour, then degradations in the order the web applies them."""
+def augment(rgb: np.ndarray, rng: np.random.Generator, native: bool = False) -> np.ndarray:
+    """The training chain: geometry, colour, then degradations in the order the web applies them.
+
+    ``native``: ``rgb`` is a native-resolution crop, which may also be shrunk for good (:func:`shrink`).
+    """
     if rng.random() < P["flip"]:
         rgb = rgb[:, ::-1]
+    if native and rng.random() < P["shrink"]:
+        rgb = shrink(np.ascontiguousarray(rgb), rng.uniform(*SHRINK_FACTOR))
     if rng.random() < P["color"]:
         rgb = color_jitter(rgb, rng)
     if rng.random() < P["blur"]:

@@ -55,6 +55,33 @@ def choose_threshold(p: np.ndarray, y: np.ndarray, sources: list[str] | None = N
     return best_t
 
 
+MAX_REAL_FLAGGED = 0.05  # target share of real photos flagged fake, per source
+
+
+def fpr_threshold(p: np.ndarray, y: np.ndarray, sources: list[str], max_fpr: float = MAX_REAL_FLAGGED) -> float:
+    """The lowest threshold at which no source flags more than ``max_fpr`` of its reals."""
+    p, y, sources = np.asarray(p), np.asarray(y).astype(int), np.asarray(sources)
+    worst = 0.0
+    for s in np.unique(sources):
+        reals = np.sort(p[(sources == s) & (y == 0)])
+        if len(reals):
+            allowed = int(np.floor(max_fpr * len(reals)))  # this many may lie at or above the threshold
+            worst = max(worst, float(np.nextafter(reals[len(reals) - allowed - 1], 1.0)))
+    return worst
+
+
+def choose_operating_threshold(p: np.ndarray, y: np.ndarray, sources: list[str],
+                               max_fpr: float = MAX_REAL_FLAGGED) -> tuple[float, dict]:
+    """The balanced-accuracy threshold, raised where needed so every source flags <= ``max_fpr`` of its reals.
+
+    Returns ``(threshold, why)``; ``why`` names both candidates so the card can state the cost.
+    """
+    t_ba = choose_threshold(p, y, list(sources))
+    t_fp = fpr_threshold(p, y, list(sources), max_fpr)
+    return max(t_ba, t_fp), {"balanced_accuracy_threshold": t_ba, "max_real_flagged": max_fpr,
+                             "fpr_threshold": t_fp, "rule": "max(balanced-accuracy threshold, fpr threshold)"}
+
+
 def group_folds(groups: list[str], folds: int = 2) -> np.ndarray:
     """A fold number per row, the same for every row of a group (stable across runs and machines)."""
     import hashlib

@@ -46,18 +46,19 @@ def write_lite(model: keras.Model, config: ModelConfig, out_dir: str | Path) -> 
     False, leaving no file and blank hashes, when conversion fails: the bundle then runs in TF.
     """
     from ..inference import lite
+    from ..inference.bundle import input_shape, map_layers
     from ..inference.forward import forward_function
 
     out = Path(out_dir)
     config.lite_sha256 = config.lite_source_sha256 = ""
     (out / LITE_FILE).unlink(missing_ok=True)
     try:
-        fn = forward_function(model, config.cam_layer)
+        fn = forward_function(model, map_layers(config))
         content = lite.convert(fn)
-        probe = np.random.default_rng(0).uniform(0, 255, (3, config.input_size, config.input_size, 3))
-        probe = probe.astype(np.float32)
-        got = lite.LiteRunner(content)(probe)
-        want = [np.asarray(t) for t in fn(probe)]
+        rng = np.random.default_rng(0)
+        probe = [rng.uniform(0, 255, (3, *input_shape(config, name))).astype(np.float32) for name in config.inputs]
+        got = lite.LiteRunner(content, inputs=list(config.inputs))(*probe)
+        want = [np.asarray(t) for t in fn(*probe)]
         if not all(g.shape == w.shape for g, w in zip(got, want, strict=True)) or not all(
                 np.allclose(g, w, rtol=1e-3, atol=1e-4 * max(1.0, float(np.abs(w).max())))
                 for g, w in zip(got, want, strict=True)):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from ..config import CAM_METHODS, MAX_VIDEO_FRAMES, VIDEO_FRAMES, VIDEO_TOP_K
 from ..errors import DetectorError
 
-CAM_LABELS = {"gradcam++": "Grad-CAM++", "gradcam": "Grad-CAM"}  # what a person reads, per method
+CAM_LABELS = {"gradcam++": "Grad-CAM++", "gradcam": "Grad-CAM", "hirescam": "HiResCAM",
+              "layercam": "LayerCAM"}  # what a person reads, per method
 CAM_OFF = "off"
 
 
 def cam_choices() -> list[tuple[str, str]]:
-    """(label, value) per heatmap choice, default first: Grad-CAM++, Grad-CAM, off."""
+    """(label, value) per heatmap choice, default first, then the others and off."""
     return [(CAM_LABELS[m], m) for m in CAM_METHODS] + [(CAM_OFF, CAM_OFF)]
 
 
@@ -21,8 +22,8 @@ def cam_method_from(choice: str | None) -> str | None:
         return None
     if c in ("gradcam++", "gradcampp", "gradcamplusplus"):
         return "gradcam++"
-    if c == "gradcam":
-        return "gradcam"
+    if c in CAM_METHODS:
+        return c
     raise DetectorError(f"Unknown heatmap method {choice!r}: use {', '.join(CAM_METHODS)} or {CAM_OFF}.")
 
 
