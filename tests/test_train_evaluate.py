@@ -38,7 +38,8 @@ def tiny_dataset(tmp_path_factory, astronaut, hopper):
 def trained(tiny_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("model")
     cfg = train.parse_args(["--data", str(tiny_dataset), "--out", str(out), "--prepared", str(out / "prep"),
-                            "--architecture", "small_cnn", "--input-size", "32", "--epochs", "2",
+                            "--architecture", "small_cnn", "--input-size", "32", "--epochs", "2", "--keep-no-face",
+                            "--sbi", "legacy",
                             "--steps-per-epoch", "2", "--batch-size", "8", "--sbi-prob", "0.5"])
     train.train(cfg)
     return out
@@ -60,14 +61,49 @@ def test_config_file_and_flags_merge(tmp_path):
     assert (cfg.data, cfg.epochs, cfg.sbi_prob) == ("d", 3, 0.1)
 
 
-def test_balanced_batches_draw_every_source_and_label_equally():
-    rows = [{"source": s, "label": lab, "landmarks": {}} for s, n in (("big", 90), ("small", 10))
+class StubData:
+    """The parts of a prepared set the batch maker reads: labels, sources, landmarks and crops."""
+
+    def __init__(self, rows, side=64):
+        self.rows = rows
+        self.source = np.array([r["source"] for r in rows])
+        self.label = np.array([r["label"] for r in rows])
+        self.side = side
+
+    def crop(self, i):
+        return np.full((self.side, self.side, 3), 100 + 10 * self.label[i], np.uint8)
+
+
+def stub_rows():
+    return [{"source": s, "label": lab, "landmarks": {}} for s, n in (("big", 90), ("small", 10))
             for lab in (0, 1) for _ in range(n)]
-    crops = np.zeros((len(rows), 8, 8, 3), np.uint8)
-    cfg = train.TrainConfig(batch_size=400, sbi_prob=0.0, augment=False)
-    gen = train.BalancedBatches(crops, rows, np.arange(len(rows)), cfg)
-    x, y = next(iter(gen))
-    assert x.shape == (400, 8, 8, 3) and 0.4 < y.mean() < 0.6
+
+
+@pytest.mark.parametrize("mode", ["legacy", "off"])
+def test_balanced_batches_draw_every_source_and_label_equally(mode):
+    rows = stub_rows()
+    cfg = train.TrainConfig(batch_size=400, sbi=mode, sbi_prob=0.0, augment=False, input_size=32, patch=16)
+    gen = train.Batches(StubData(rows), np.arange(len(rows)), cfg)
+    inputs, y = next(iter(gen))
+    assert inputs["image"].shape == (400, 32, 32, 3) and inputs["patches"].shape == (400, 4, 16, 16, 3)
+    assert 0.4 < y.mean() < 0.6
+    batch = gen.samples()
+    small = sum(1 for _ in batch)  # every slot filled
+    assert small == 400
+
+
+def test_paper_batches_are_half_real_a_quarter_sbi_of_those_reals_and_a_quarter_dataset_fakes():
+    rows = stub_rows()
+    cfg = train.TrainConfig(batch_size=32, sbi="paper", augment=False, input_size=32, patch=16)
+    gen = train.Batches(StubData(rows), np.arange(len(rows)), cfg)
+    batch = gen.samples()
+    labels = [lab for _, lab in batch]
+    assert labels[:16] == [0] * 16 and labels[16:] == [1] * 16
+    # the SBI slots (16..23) are made from the first eight reals of the batch: same base picture
+    for real, fake in zip(batch[:8], batch[16:24], strict=True):
+        assert real[0].shape == fake[0].shape
+    # dataset fakes (24..31) are stored fakes: the stub's fake crops are uniformly 110
+    assert all(int(img.mean()) == 110 for img, _ in batch[24:])
 
 
 def test_evaluate_writes_metrics_report_and_plots(trained, tiny_dataset, tmp_path, monkeypatch):
@@ -94,8 +130,8 @@ def test_init_from_continues_from_a_saved_model(trained, tiny_dataset, tmp_path)
     out = tmp_path / "continued"
     base = ["--data", str(tiny_dataset), "--out", str(out), "--prepared", str(trained / "prep"),
             "--architecture", "small_cnn", "--input-size", "32", "--epochs", "1", "--steps-per-epoch", "1",
-            "--batch-size", "8", "--init-from", str(trained)]
-    train.train(train.parse_args(base + ["--learning-rate", "0"]))  # no update: the weights must be the source's
+            "--batch-size", "8", "--keep-no-face", "--init-from", str(trained)]
+    train.train(train.parse_args(base + ["--learning-rate", "0", "--head-learning-rate", "0"]))  # no update
     model, cfg = load_bundle(out)
     assert cfg.training["init_from"] == str(trained)
     convs = [w.name for w in src.layers if w.__class__.__name__ == "Conv2D"]
@@ -113,10 +149,29 @@ def test_leave_one_source_out_scores_the_source_it_never_saw(tiny_dataset, tmp_p
     monkeypatch.chdir(tmp_path)
     loso.main(["--data", str(tiny_dataset), "--out", str(tmp_path / "loso"), "--prepared", str(tmp_path / "prep"),
                "--epochs", "1", "--steps-per-epoch", "1", "--sources", "astro", "--",
-               "--architecture", "small_cnn", "--input-size", "32", "--batch-size", "8"])
+               "--architecture", "small_cnn", "--input-size", "32", "--batch-size", "8", "--keep-no-face"])
     table = json.loads((tmp_path / "loso" / "loso.json").read_text())["folds"]
     assert set(table) == {"astro"} and table["astro"]["n"] == 20  # every astro image, train and val
     assert "| astro |" in (tmp_path / "loso" / "loso.md").read_text()
+
+
+def test_the_new_recipe_trains_end_to_end(tiny_dataset, tmp_path, trained):
+    """The shipped recipe in miniature: two branches, paper-style SBI with parts, adversarial batches, families."""
+    out = tmp_path / "dual"
+    cfg = train.parse_args(["--data", str(tiny_dataset), "--out", str(out), "--prepared", str(trained / "prep"),
+                            "--architecture", "dual_small", "--input-size", "32", "--patch", "16", "--epochs", "1",
+                            "--steps-per-epoch", "2", "--batch-size", "8", "--sbi", "paper", "--part-prob", "1",
+                            "--adv-eps", "2", "--keep-no-face", "--exclude-source", "hopper"])
+    train.train(cfg)
+    model, card = load_bundle(out)
+    assert card.inputs == ["image", "patches"] and card.artefact_layer == "art_stage2_out"
+    assert card.map_layers == ["block1_relu2", "art_stage2_out"]
+    assert set(card.metrics["held_out"]) == {"hopper", "overall"}
+    assert (out / "model.tflite").is_file() and card.lite_source_sha256 == card.sha256
+    from detector.inference.pipeline import Detector
+
+    det = Detector(out, warmup=False)
+    assert det.engine == "tflite" and det.has_patches
 
 
 def test_compare_puts_loso_runs_side_by_side(tmp_path, capsys):
