@@ -64,15 +64,19 @@ def model_only_throughput(det, n: int = 64, batch: int = 32, rounds: int = 3) ->
     """Crops/s of the classifier alone (no faces, no decode, no heatmaps), batches of ``batch``."""
     import numpy as np
 
+    from detector.inference.views import face_views
+
     size = det.config.input_size
-    crops = np.random.default_rng(0).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-    det.classifier.predict(crops[:batch], batch=batch)
+    natives = list(np.random.default_rng(0).integers(0, 256, (n, 200, 200, 3), dtype=np.uint8))
+    v = face_views(natives, det.spec, det.has_patches)  # the views are cut once: the network alone is timed
+    feed = {"image": v.image, "patches": v.patches}
+    det.classifier.predict({k: None if a is None else a[:batch] for k, a in feed.items()}, batch=batch)
     best = float("inf")
     for _ in range(rounds):
         t = time.perf_counter()
-        det.classifier.predict(crops, batch=batch)
+        det.classifier.predict(feed, batch=batch)
         best = min(best, time.perf_counter() - t)
-    return {"crops_per_s": round(n / best, 1), "batch": batch, "input_size": size}
+    return {"crops_per_s": round(n / best, 1), "batch": batch, "input_size": size, "inputs": list(det.config.inputs)}
 
 
 def in_tensorflow(det):
@@ -82,10 +86,13 @@ def in_tensorflow(det):
     from detector.inference.forward import Classifier
     from explain.gradcam import CamExplainer
 
+    from detector.inference.views import face_views
+
     in_tf = copy.copy(det)
-    in_tf.classifier = Classifier.from_keras(det.model, det.config.cam_layer)
-    in_tf.explainer = CamExplainer(in_tf.classifier.forward)
-    in_tf.explainer.explain(np.zeros((1, det.config.input_size, det.config.input_size, 3), np.float32))
+    in_tf.classifier = Classifier.from_keras(det.model, det.layout)
+    in_tf.explainer = CamExplainer(in_tf.classifier.forward, det.layout)
+    v = face_views([np.zeros((128, 128, 3), np.uint8)], det.spec, det.has_patches)
+    in_tf.explainer.explain(v.feed(in_tf.classifier.inputs), 0.5, v.boxes)
     return in_tf
 
 
