@@ -84,9 +84,8 @@ def in_tensorflow(det):
     import numpy as np
 
     from detector.inference.forward import Classifier
-    from explain.gradcam import CamExplainer
-
     from detector.inference.views import face_views
+    from explain.gradcam import CamExplainer
 
     in_tf = copy.copy(det)
     in_tf.classifier = Classifier.from_keras(det.model, det.layout)
