@@ -13,8 +13,9 @@ together) but is organised for throughput rather than for one upload:
   the plain forward pass needs no gradients.
 
 Nothing in a folder can stop the run: a file that cannot be read becomes a record with
-``error`` set to a one-sentence reason.  stdout carries only the machine-readable records;
-the progress bar and the closing summary go to stderr.
+``error`` set to a one-sentence reason.  stdout carries only the machine-readable records (none
+for ``--format html``, whose output is the report); the progress bar and the closing summary go
+to stderr.
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ output:
   --format json  one JSON object per file on stdout (JSON lines); with --out also DIR/report.json
   --format csv   a header and one row per file on stdout (path,label,p_fake,n_faces,error);
                  with --out also DIR/report.csv
-  --format html  JSON lines on stdout and DIR/report.html (needs --out): thumbnails, heatmap
-                 overlays, verdicts, sortable by P(fake); heatmaps are always computed for it
+  --format html  DIR/report.html (needs --out): thumbnails, heatmap overlays, face thumbnails,
+                 verdicts and provenance, sortable by P(fake); heatmaps are always computed for it;
+                 nothing but the progress bar and the summary (on stderr) is printed
 
 examples:
   python -m detector scan photos/                      # JSON lines, heatmaps off (fastest)
@@ -216,15 +218,16 @@ class Scanner:
         if res.face_found:
             for f in res.faces:
                 d = {"box": [int(v) for v in f.box], "p_fake": round(float(f.p_fake), 4), "label": f.label,
+                     "verdict": f.verdict,
                      "detector_score": None if f.detector_score is None else round(float(f.detector_score), 4)}
                 if heat and f.heatmap is not None:
                     d["heatmap"] = np.round(f.heatmap, 3).tolist()
                 faces.append(d)
-        rec = ScanRecord(str(x.path), "image", float(res.p_fake), res.label, faces, res.message, list(res.notes))
+        rec = ScanRecord(str(x.path), "image", float(res.p_fake), res.label, faces, res.message, list(res.notes),
+                         verdict=res.verdict, provenance=res.provenance)
         if self.opts.thumbnails:
             rec.thumb = _jpeg(x.image.rgb)
-            if res.overlay is not None:
-                rec.overlay_thumb = _jpeg(res.overlay)
+            report.add_pictures(rec, x.image.rgb, res, self.opts.opacity)
         return rec
 
     def _video(self, path: Path) -> ScanRecord:
@@ -236,15 +239,15 @@ class Scanner:
             with self._find_lock:
                 vr = analyze_video(self.det, path, max_frames=o.frames, stride=o.stride, top_k=o.top_k, cam_method=cam)
             rec = ScanRecord(str(path), "video", vr.p_fake, vr.label, [], vr.message, list(vr.notes), video=vr.to_dict(),
-                             n_faces_override=max((f.n_faces for f in vr.frames), default=0))
+                             n_faces_override=max((f.n_faces for f in vr.frames), default=0), verdict=vr.verdict)
             if o.timeline_dir is not None:
                 o.timeline_dir.mkdir(parents=True, exist_ok=True)
                 tag = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
                 png = timeline_png(vr, o.timeline_dir / f"{path.stem}-{tag}.png", self.det.threshold)
                 rec.timeline = str(png)
             if o.thumbnails:
-                if vr.worst_result is not None and vr.worst_result.overlay is not None:
-                    rec.overlay_thumb = _jpeg(vr.worst_result.overlay)
+                if vr.worst_result is not None and vr.worst_rgb is not None:
+                    report.add_pictures(rec, vr.worst_rgb, vr.worst_result, o.opacity)
                 first = next(iter(sample_frames(path, max_frames=1)), None)
                 if first is not None:
                     rec.thumb = _jpeg(first[2])
@@ -425,9 +428,10 @@ def main(argv: list[str] | None = None, detector=None) -> int:
     def emit(rec: ScanRecord) -> None:
         if writer is not None:
             writer.writerow(rec.csv_row())
-        else:
+            out.flush()
+        elif not html:  # the HTML report is the output: no JSON (heatmaps and all) on the terminal
             out.write(json.dumps(rec.to_dict()) + "\n")
-        out.flush()
+            out.flush()
         # The HTML page needs only the thumbnails; heatmaps stay in the JSON lines.
         records.append(rec)
         bar.update(1)
