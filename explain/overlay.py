@@ -13,6 +13,7 @@ the colours mean.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -25,6 +26,7 @@ NOFACE_COLOR = (110, 110, 120)
 FADE_START = 0.62  # fraction of the crop's inscribed radius where the fade begins (1.0 = the edge)
 LEGEND_TEXT = ("weak", "strong evidence for the verdict")
 CORNER_CLEAR = (0.28, 0.09)  # top-left corner kept free of captions: fraction of width, height
+CAPTION_SCALE = 0.62  # OpenCV font scale of a box caption on a 640 px picture (scaled with the picture)
 
 
 @dataclass
@@ -98,7 +100,7 @@ def caption_box(box, text_size: tuple[int, int], image_size: tuple[int, int], pa
     width, height = image_size
     cx = min(max(0, x), max(0, width - tw))
     cy = y - th - pad
-    corner_w, corner_h = int(CORNER_CLEAR[0] * width), int(CORNER_CLEAR[1] * height)
+    corner_w, corner_h = math.ceil(CORNER_CLEAR[0] * width), math.ceil(CORNER_CLEAR[1] * height)
     if cy < 0 or (cx < corner_w and cy < corner_h):
         cy = y + pad  # inside the box, under its top edge
         if cx < corner_w and cy < corner_h:
@@ -112,8 +114,9 @@ def draw_boxes(rgb: np.ndarray, labels: list[BoxLabel]) -> np.ndarray:
     out = np.ascontiguousarray(rgb.copy())
     scale = _scale(out.shape)
     thick = max(2, int(round(2 * scale)))
-    font = 0.55 * max(0.7, scale)
-    weight = max(1, int(round(1.4 * max(0.7, scale))))
+    # Captions stay legible when a picture of ~500 px is shown in a column of about that size.
+    font = CAPTION_SCALE * max(0.85, scale)
+    weight = max(1, int(round(1.6 * max(0.85, scale))))
     for lab in labels:
         x, y, w, h = lab.box
         color = lab.color or (FAKE_COLOR if lab.fake else REAL_COLOR)
@@ -130,15 +133,16 @@ def draw_boxes(rgb: np.ndarray, labels: list[BoxLabel]) -> np.ndarray:
 
 def legend(width: int, height: int | None = None) -> np.ndarray:
     """A small colour bar saying what the heat means (RGB uint8, ``width`` wide)."""
-    height = height or max(26, width // 9)
-    bar_h = max(6, height // 3)
+    height = height or max(30, width // 9)
+    bar_h = max(6, int(height * 0.32))
     out = np.full((height, width, 3), 255, np.uint8)
     pad = max(4, width // 40)
+    top = max(3, height // 10)
     ramp = np.tile(np.linspace(0, 1, width - 2 * pad, dtype=np.float32)[None, :], (bar_h, 1))
-    out[pad:pad + bar_h, pad:width - pad] = colorize(ramp)
-    font = max(0.33, height / 70.0)
+    out[top:top + bar_h, pad:width - pad] = colorize(ramp)
+    font = max(0.4, height / 58.0)
     lo, hi = LEGEND_TEXT
-    ty = min(height - 3, pad + bar_h + int(16 * font) + 2)
+    ty = min(height - max(3, height // 10), top + bar_h + int(22 * font) + 2)
     cv2.putText(out, lo, (pad, ty), cv2.FONT_HERSHEY_SIMPLEX, font, (40, 40, 40), 1, cv2.LINE_AA)
     (tw, _), _ = cv2.getTextSize(hi, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
     cv2.putText(out, hi, (max(pad, width - pad - tw), ty), cv2.FONT_HERSHEY_SIMPLEX, font, (40, 40, 40), 1,
@@ -148,7 +152,7 @@ def legend(width: int, height: int | None = None) -> np.ndarray:
 
 def add_legend(rgb: np.ndarray) -> np.ndarray:
     """``rgb`` with the legend strip appended below it (the photo itself stays uncovered)."""
-    strip = legend(rgb.shape[1], max(28, int(34 * max(0.7, _scale(rgb.shape)))))
+    strip = legend(rgb.shape[1], max(34, int(44 * max(0.8, _scale(rgb.shape)))))
     return np.concatenate([rgb, strip], axis=0)
 
 

@@ -228,10 +228,12 @@ def test_streamlit_page_answers_bad_cases_and_a_few_good_ones(streamlit_page, de
     assert not at.exception
     if case.ok:
         assert not at.error, [e.value for e in at.error]
-        verdicts = [e.value for e in list(at.success) + list(at.warning)]
-        assert len(verdicts) == 1 and "P(fake)" in verdicts[0]
         result = json.loads(at.json[0].value)
         check_good_json(result, case)
+        headlines = [h.proto.body for h in at.html if "fdet-headline" in h.proto.body]
+        assert len(headlines) == 1 and f'data-verdict="{result["verdict"]}"' in headlines[0]
+        if case.note:  # the loader's notes are shown under the headline
+            assert any(case.note in m.value for m in at.markdown)
     else:
         assert [e.value for e in at.error] == [f"Could not analyse this file: {expected_message(detector, case)}"]
 

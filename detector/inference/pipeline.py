@@ -253,9 +253,12 @@ class Detector:
             t = time.perf_counter()
             if cams is not None:
                 heat = paste_heatmaps(rgb.shape, boxes, list(cams))
-            overlay = render(rgb, heat, box_labels(results), opacity)
+            # Without a face nothing was assessed: the centre's heatmap stays in the JSON, off the picture.
+            shown = heat if found else None
+            overlay = render(rgb, shown, box_labels(results), opacity)
             # each face's crop with its own heatmap, for the thumbnails beside the face table
-            thumbs = [face_thumbnail(rgb, tuple(f.crop_box), f.heatmap, THUMB_SIZE, opacity) for f in results]
+            thumbs = [face_thumbnail(rgb, tuple(f.crop_box), f.heatmap if found else None, THUMB_SIZE, opacity)
+                      for f in results]
             times["overlay"] = (time.perf_counter() - t) * 1000
         times["total"] = sum(v for k, v in times.items() if k != "total")
         return DetectionResult(

@@ -27,10 +27,10 @@ VERDICT_WORDS = {"fake": "likely FAKE", "real": "likely REAL", "uncertain": "UNC
 VERDICT_COLORS = {"fake": FAKE_COLOR, "real": REAL_COLOR, "uncertain": UNSURE_COLOR, "no_face": NOFACE_COLOR}
 # What each state means, in one phrase (headline sub-line, report legend, README).
 VERDICT_MEANINGS = {
-    "fake": "the model thinks this face was manipulated or generated",
-    "real": "the model sees no sign of manipulation in this face",
+    "fake": "the model finds signs that a face was manipulated or generated",
+    "real": "the model sees no sign of manipulation",
     "uncertain": "the score is too close to the threshold for the model to tell",
-    "no_face": "no face was found, so the image was not assessed as a face",
+    "no_face": "no face was found, so nothing was assessed",
 }
 
 
