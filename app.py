@@ -83,7 +83,8 @@ FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Noto Sans", "DejaV
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "DejaVu Sans Mono", "Liberation Mono", "monospace"]
 CSS = """
 #overlay img, #game img, #game_overlay img { object-fit: contain; }
-.fdet-faces table { border-collapse: collapse; width: 100%; }
+.fdet-faces table, .fdet-faces thead, .fdet-faces tbody, .fdet-faces tr, .fdet-faces th, .fdet-faces td {
+  border-color: #e3e3e8 !important; border-left: none !important; border-right: none !important; }
 """
 
 

@@ -6,8 +6,8 @@ the outer part of the circle inscribed in the crop -- no hard squares, nothing d
 face's square), pasted back where that crop came from in the photo (faces may overlap: the larger
 value wins), coloured with the jet map and blended in proportion to its strength, so areas the
 model ignored keep their own pixels.  Boxes carry a number (the row of the face table), the
-verdict and the probability, in the verdict's colour; captions are kept inside the picture and
-clear of its top-left corner, where image widgets put their own label.  A small legend says what
+verdict and the probability, in the verdict's colour; captions are kept inside the picture, clear
+of its top-left corner (where image widgets put their own label) and clear of one another.  A small legend says what
 the colours mean.
 """
 
@@ -25,6 +25,7 @@ UNSURE_COLOR = (230, 145, 20)
 NOFACE_COLOR = (110, 110, 120)
 FADE_START = 0.62  # fraction of the crop's inscribed radius where the fade begins (1.0 = the edge)
 LEGEND_TEXT = ("weak", "strong evidence for the verdict")
+LEGEND_SHORT = "strong"  # the right-hand word when the picture is too narrow for the whole phrase
 CORNER_CLEAR = (0.28, 0.09)  # top-left corner kept free of captions: fraction of width, height
 CAPTION_SCALE = 0.62  # OpenCV font scale of a box caption on a 640 px picture (scaled with the picture)
 
@@ -92,21 +93,40 @@ def _scale(shape) -> float:
     return max(shape[:2]) / 640.0
 
 
-def caption_box(box, text_size: tuple[int, int], image_size: tuple[int, int], pad: int) -> tuple[int, int]:
-    """Top-left (x, y) of a caption for ``box``: above it if there is room, else inside its top edge,
-    kept inside the picture and out of its top-left corner (where image widgets draw their label)."""
+def _corner(image_size: tuple[int, int]) -> tuple[int, int]:
+    width, height = image_size
+    return math.ceil(CORNER_CLEAR[0] * width), math.ceil(CORNER_CLEAR[1] * height)
+
+
+def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def caption_box(box, text_size: tuple[int, int], image_size: tuple[int, int], pad: int,
+                taken: list[tuple[int, int, int, int]] | None = None) -> tuple[int, int]:
+    """Top-left (x, y) of a caption for ``box``: above it if there is room, else below it or inside its
+    top edge; always inside the picture, out of its top-left corner (where image widgets draw their
+    label) and, where possible, clear of the captions already placed (``taken``: x, y, w, h)."""
     x, y, w, h = box
     tw, th = text_size
     width, height = image_size
-    cx = min(max(0, x), max(0, width - tw))
-    cy = y - th - pad
-    corner_w, corner_h = math.ceil(CORNER_CLEAR[0] * width), math.ceil(CORNER_CLEAR[1] * height)
-    if cy < 0 or (cx < corner_w and cy < corner_h):
-        cy = y + pad  # inside the box, under its top edge
+    corner_w, corner_h = _corner(image_size)
+
+    def fit(cx: int, cy: int) -> tuple[int, int]:
+        cx = min(max(0, cx), max(0, width - tw))
+        cy = min(max(0, cy), max(0, height - th))
         if cx < corner_w and cy < corner_h:
-            cy = corner_h
-    cy = min(max(0, cy), max(0, height - th))
-    return int(cx), int(cy)
+            cy = min(corner_h, max(0, height - th))
+        return int(cx), int(cy)
+
+    lefts = (x, x + w - tw)  # aligned with the box's left edge, or its right edge
+    tops = (y - th - pad, y + h + pad, y + pad)  # above, below, inside the top edge
+    candidates = [fit(cx, cy) for cy in tops for cx in lefts if cy >= 0 and cy + th <= height]
+    candidates.append(fit(x, y - th - pad if y - th - pad >= 0 else y + pad))
+    for cx, cy in candidates:
+        if not any(_overlaps((cx, cy, tw, th), t) for t in taken or []):
+            return cx, cy
+    return candidates[0]
 
 
 def draw_boxes(rgb: np.ndarray, labels: list[BoxLabel]) -> np.ndarray:
@@ -117,16 +137,22 @@ def draw_boxes(rgb: np.ndarray, labels: list[BoxLabel]) -> np.ndarray:
     # Captions stay legible when a picture of ~500 px is shown in a column of about that size.
     font = CAPTION_SCALE * max(0.85, scale)
     weight = max(1, int(round(1.6 * max(0.85, scale))))
+    taken: list[tuple[int, int, int, int]] = []  # captions placed so far: later ones keep clear of them
     for lab in labels:
         x, y, w, h = lab.box
         color = lab.color or (FAKE_COLOR if lab.fake else REAL_COLOR)
         cv2.rectangle(out, (x, y), (x + w, y + h), color, thick)
-        (tw, th), base = cv2.getTextSize(lab.text, cv2.FONT_HERSHEY_SIMPLEX, font, weight)
         pad = max(3, thick)
+        size = font
+        (tw, th), base = cv2.getTextSize(lab.text, cv2.FONT_HERSHEY_SIMPLEX, size, weight)
+        if tw + 2 * pad > 0.95 * out.shape[1]:  # a small picture: the caption must still fit across it
+            size = font * 0.95 * out.shape[1] / (tw + 2 * pad)
+            (tw, th), base = cv2.getTextSize(lab.text, cv2.FONT_HERSHEY_SIMPLEX, size, weight)
         bw, bh = tw + 2 * pad, th + base + 2 * pad
-        cx, cy = caption_box(lab.box, (bw, bh), (out.shape[1], out.shape[0]), thick)
+        cx, cy = caption_box(lab.box, (bw, bh), (out.shape[1], out.shape[0]), thick, taken)
+        taken.append((cx, cy, bw, bh))
         cv2.rectangle(out, (cx, cy), (cx + bw, cy + bh), color, -1)
-        cv2.putText(out, lab.text, (cx + pad, cy + pad + th), cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 255),
+        cv2.putText(out, lab.text, (cx + pad, cy + pad + th), cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255),
                     weight, cv2.LINE_AA)
     return out
 
@@ -142,6 +168,13 @@ def legend(width: int, height: int | None = None) -> np.ndarray:
     out[top:top + bar_h, pad:width - pad] = colorize(ramp)
     font = max(0.4, height / 58.0)
     lo, hi = LEGEND_TEXT
+    # Both words must fit side by side: a narrow picture gets smaller text, and a very narrow one the short form.
+    room = width - 5 * pad  # the words, and a gap between them
+    used = sum(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, font, 1)[0][0] for t in (lo, hi))
+    if used > room:
+        font *= room / used
+        if font < 0.33:
+            hi, font = LEGEND_SHORT, 0.33
     ty = min(height - max(3, height // 10), top + bar_h + int(22 * font) + 2)
     cv2.putText(out, lo, (pad, ty), cv2.FONT_HERSHEY_SIMPLEX, font, (40, 40, 40), 1, cv2.LINE_AA)
     (tw, _), _ = cv2.getTextSize(hi, cv2.FONT_HERSHEY_SIMPLEX, font, 1)

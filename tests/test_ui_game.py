@@ -123,7 +123,7 @@ def test_a_round_scores_both_players_and_shows_the_truth(folder, tmp_path):
     truth = g.items[state.current].truth
     state, text, overlay, score = g.guess(state, truth)
     assert f"Truth: **{truth.upper()}**" in text and f"You said **{truth}**: right" in text
-    assert "likely FAKE" in text and "P(fake) = 0.80" in text
+    assert "likely FAKE** (P(fake) = 0.80)" in text
     assert overlay is not None and "1 / 1" in score
     other = "fake" if truth == "real" else "real"
     again = g.guess(state, other)  # a second click, on the other answer

@@ -115,3 +115,15 @@ def test_thumbnails_pair_with_their_numbered_captions():
     gallery = face_gallery(res)
     assert [c for _, c in gallery] == ["#1 FAKE 90%", "#2 FAKE 90%"] and gallery[0][0].shape == (128, 128, 3)
     assert face_gallery(_result(0.9, "fake")) == []  # no thumbnails rendered
+
+
+def test_captions_of_neighbouring_faces_do_not_cover_one_another():
+    # Three faces side by side, closer together than a caption is wide (the "group photo" case).
+    taken: list[tuple[int, int, int, int]] = []
+    for box in [(100, 40, 30, 30), (140, 40, 30, 30), (180, 40, 30, 30)]:
+        x, y = caption_box(box, (110, 20), (360, 160), 2, taken)
+        assert 0 <= x <= 360 - 110 and 0 <= y <= 160 - 20
+        taken.append((x, y, 110, 20))
+    for i, a in enumerate(taken):
+        for b in taken[i + 1:]:
+            assert not (a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3])

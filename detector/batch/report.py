@@ -70,7 +70,7 @@ def overlay_picture(rgb: np.ndarray, res: DetectionResult, side: int = REPORT_SI
     size = (max(1, round(w * k)), max(1, round(h * k)))
     small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if k < 1 else rgb
     heat = None
-    if res.heatmap is not None and res.cam_method:
+    if res.heatmap is not None and res.cam_method and res.face_found:  # no face: nothing assessed, no heat
         heat = cv2.resize(res.heatmap, size, interpolation=cv2.INTER_LINEAR) if k < 1 else res.heatmap
     labels = [BoxLabel(tuple(int(round(v * k)) for v in lab.box), lab.text, lab.fake, lab.color)
               for lab in box_labels(res.faces)]
@@ -107,19 +107,19 @@ th{background:#f0f0f3;position:sticky;top:0;z-index:1}
 th[data-sort]{cursor:pointer;user-select:none}th[data-sort]:hover{background:#e4e4ea}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-img.thumb{max-width:160px;max-height:160px;display:block}
-img.overlay{max-width:360px;max-height:360px;display:block}
-img.timeline{width:100%;max-width:520px;min-width:320px;display:block;margin-top:.4rem}
-.faces{display:flex;flex-wrap:wrap;gap:.4rem}.face{text-align:center;font-size:.8rem;font-weight:600}
+img.thumb{max-width:120px;max-height:120px;display:block}
+img.overlay{max-width:360px;max-height:400px;display:block}
+img.timeline{width:360px;display:block;margin-top:.5rem}
+.faces{display:flex;flex-wrap:wrap;gap:.4rem;width:212px}.face{text-align:center;font-size:.8rem;font-weight:600;width:102px}
 .face img{width:96px;height:96px;display:block;border-radius:.25rem;border:3px solid #ccc}
 .v{font-weight:700;padding:.1rem .45rem;border-radius:.3rem;white-space:nowrap}
 VERDICT_RULES
 .v-error{background:#fff3cd;color:#7a5b00}.v-notscored{background:#ececef;color:#4a4a55}
-.file{font-weight:600;overflow-wrap:anywhere}
-.folder{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:.8rem;color:#555;overflow-wrap:anywhere}
+td.path{min-width:10rem;max-width:15rem}td.msg{min-width:13rem}.file{font-weight:600;overflow-wrap:break-word}
+.folder{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:.8rem;color:#555}
 .msg{color:#444;font-size:.85rem}.bar{height:.35rem;background:#eee;border-radius:.2rem;margin-top:.2rem}
 .bar>span{display:block;height:100%;border-radius:.2rem;background:#e63946}
-.prov{font-size:.85rem;max-width:22rem}.badge{border-radius:.3rem;padding:.05rem .4rem;font-weight:600}
+.prov{font-size:.85rem;min-width:9rem;max-width:16rem}.badge{border-radius:.3rem;padding:.05rem .4rem;font-weight:600}
 footer{margin-top:1rem;color:#666;font-size:.8rem}
 """
 
@@ -204,8 +204,9 @@ def _provenance_cell(r: ScanRecord) -> str:
     words, fg, bg = PROVENANCE_BADGES.get(prov.get("verdict", "none"), PROVENANCE_BADGES["none"])
     strength = STRENGTH_WORDS.get(prov.get("strength", ""), "")
     tag = f" &middot; {_e(strength)}" if strength else ""
-    return (f'<div class="prov"><span class="badge" style="background:{bg};color:{fg}">{_e(words)}{tag}</span>'
-            f'<div class="msg">{_e(prov.get("summary", ""))}</div></div>')
+    # Without findings the page's header already says what that means (absence proves nothing).
+    summary = f'<div class="msg">{_e(prov.get("summary", ""))}</div>' if prov.get("findings") else ""
+    return f'<div class="prov"><span class="badge" style="background:{bg};color:{fg}">{_e(words)}{tag}</span>{summary}</div>'
 
 
 def _row(r: ScanRecord, out_dir: Path) -> str:
@@ -222,14 +223,14 @@ def _row(r: ScanRecord, out_dir: Path) -> str:
     return (
         "<tr>"
         f'<td>{_img(r.thumb, name)}</td>'
-        f'<td>{_img(r.overlay_thumb, "heatmap of " + name, "overlay")}</td>'
-        f'<td data-v="{_e(r.path.lower())}" title="{_e(r.path)}">{_path_cell(r.path)}'
+        f'<td>{_img(r.overlay_thumb, "heatmap of " + name, "overlay")}{extra}</td>'
+        f'<td class="path" data-v="{_e(r.path.lower())}" title="{_e(r.path)}">{_path_cell(r.path)}'
         f'<span class="msg">{_e(r.kind)}</span></td>'
         f'<td data-v="{_e(text)}"><span class="v {cls}">{_e(text)}</span></td>'
         f'<td class="num" data-v="{p or -1}">{p or "&mdash;"}{bar}</td>'
         f'<td data-v="{r.n_faces}">{_faces_cell(r)}</td>'
         f'<td>{_provenance_cell(r)}</td>'
-        f'<td class="msg">{_e(message)}{extra}</td>'
+        f'<td class="msg">{_e(message)}</td>'
         "</tr>"
     )
 

@@ -183,12 +183,17 @@ def timeline_png(result: VideoResult, out_path: str | Path, threshold: float) ->
 
     t = [f.time_s for f in result.frames if f.p_fake is not None]
     p = [f.p_fake for f in result.frames if f.p_fake is not None]
-    fig = Figure(figsize=(7, 2.6))
+    # Sized to stay legible where it is shown: about 360-600 px wide (report, web page).
+    fig = Figure(figsize=(5.2, 2.4))
     ax = fig.subplots()
     ax.plot(t, p, marker="o", color="#e63946")
-    ax.axhline(threshold, ls="--", color="gray", lw=1, label=f"threshold {threshold:.2f}")
-    ax.set(xlabel="time (s)", ylabel="P(fake)", ylim=(0, 1), title=Path(result.path).name)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.axhline(threshold, ls="--", color="gray", lw=1.2, label=f"threshold {threshold:.2f}")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("time (s)", fontsize=11)
+    ax.set_ylabel("P(fake)", fontsize=11)
+    ax.set_title(Path(result.path).name, fontsize=11)
+    ax.tick_params(labelsize=10)
+    ax.legend(loc="upper right", fontsize=10)
     fig.tight_layout()
     fig.savefig(out_path, dpi=100)
     return Path(out_path)

@@ -9,8 +9,8 @@ in the order the Gradio tab's outputs take them.
 
 The demo set is made at run time by this project's own code from the portraits that installed
 packages ship (scikit-image's astronaut and cameraman, matplotlib's Grace Hopper): real variants
-(the photo, mirrored, cropped wider, colour-graded, sharpened, re-compressed: global edits that make
-nothing fake) and fakes (one face part self-blended with :mod:`detector.training.sbi` and masks from
+(the photo, mirrored, cropped wider, colour-graded, sharpened, re-compressed, brightened, tilted,
+shrunk: global edits that make nothing fake) and fakes (one face part self-blended with :mod:`detector.training.sbi` and masks from
 :mod:`detector.training.parts`, a part or the whole face swapped in from another portrait with
 :mod:`detector.evaluation.edits`, a local retouch of the skin or the lips).
 """
@@ -43,6 +43,7 @@ log = logging.getLogger("fdet.ui")
 PROMPT = "Real or fake? Make your guess."
 VIEW_MARGIN = 2.2  # what the player sees: the face's box times this, with some context
 VIEW_SIDE = 512  # px, at most
+VIEW_MIN = 320  # px, at least
 
 
 @dataclass(frozen=True)
@@ -155,9 +156,11 @@ def score_panel(state: GameState | None) -> str:
 
 
 def _view(rgb: np.ndarray, face, margin: float = VIEW_MARGIN) -> np.ndarray:
+    """What the player sees: the face with some context, between VIEW_MIN and VIEW_SIDE px (a small face is
+    enlarged, real and fake alike, so that it can be looked at)."""
     h, w = rgb.shape[:2]
     box = square_crop_box(face, w, h, margin)
-    return crop_square(rgb, box, min(VIEW_SIDE, box[2]))
+    return crop_square(rgb, box, min(VIEW_SIDE, max(VIEW_MIN, box[2])))
 
 
 def _jpeg_again(rgb: np.ndarray, quality: int) -> np.ndarray:
@@ -179,6 +182,20 @@ def _sharpen(rgb: np.ndarray) -> np.ndarray:
 
     soft = cv2.GaussianBlur(rgb, (0, 0), 2.0)
     return cv2.addWeighted(rgb, 1.7, soft, -0.7, 0)
+
+
+def _tilt(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """The picture turned by a few degrees (edges filled by reflection): still a real photo."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return cv2.warpAffine(rgb, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def _half(rgb: np.ndarray) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    return np.asarray(Image.fromarray(rgb).resize((max(16, w // 2), max(16, h // 2)), Image.Resampling.LANCZOS))
 
 
 def _retouch(rgb: np.ndarray, marks: dict, part: str) -> tuple[np.ndarray, str] | None:
@@ -258,6 +275,9 @@ def make_demo_game_set(detector, out_dir: str | Path, seed: int = 0) -> Path:
         save("real", name, "colour graded", _grade(view))
         save("real", name, "sharpened", _sharpen(view))
         save("real", name, "saved again as a low quality JPEG", _jpeg_again(view, 45))
+        save("real", name, "brightened", np.clip(view.astype(np.int16) + 28, 0, 255).astype(np.uint8))
+        save("real", name, "tilted slightly", _tilt(view, 4.0))
+        save("real", name, "shrunk to half size", _half(view))
         for part, words in (("left_eye", "one eye"), ("nose", "the nose"), ("mouth", "the mouth"),
                             ("lower_face", "the lower face"), ("face", "the whole face")):
             edit = _self_blend_part(rgb, face, marks, part, rng, detector.crop_margin)
@@ -317,9 +337,9 @@ class Game:
         threading.Thread(target=make, name="fdet-demo-game", daemon=True).start()
         why = (f"The folder `{folder}` has no images under `real/` and `fake/`." if folder
                else "No game folder is configured.")
-        note = ("**Demo set:** about 40 pictures made at start-up from the portraits that ship with "
-                "installed packages: real photos with global edits (mirrored, cropped, colour-graded, sharpened, "
-                "re-compressed) and synthetic fakes (a face part blended, a face or mouth swapped in from another "
+        note = ("**Demo set:** about 50 pictures, half real and half fake, made at start-up from the portraits "
+                "that ship with installed packages: real photos with global edits (mirrored, cropped, colour-graded, "
+                "sharpened, re-compressed, brightened, tilted, shrunk) and synthetic fakes (a face part blended, a face or mouth swapped in from another "
                 "portrait, a local retouch). They only demonstrate the game; they are not deepfakes from the "
                 f"wild.\n\n{why} Set `{GAME_DIR_ENV}=/path/to/folder` or start with `python app.py --game-dir "
                 "/path/to/folder` (a folder with `real/` and `fake/` subfolders, any depth).")
@@ -348,8 +368,9 @@ class Game:
         you = "right" if guess == item.truth else "wrong"
         model = "right" if res.label == item.truth else "wrong"
         what = f" ({item.about})" if item.about else ""
+        lean = f", leaning {res.label}" if res.verdict == "uncertain" else ""
         return (f"Truth: **{item.truth.upper()}**{what}.\n\nYou said **{guess}**: {you}. The model says "
-                f"**{verdict_words(res.verdict)}** with P(fake) = {res.p_fake:.2f}: {model}.")
+                f"**{verdict_words(res.verdict)}** (P(fake) = {res.p_fake:.2f}{lean}): {model}.")
 
     def guess(self, state: GameState | None, guess: str) -> tuple:
         """Score ``guess`` ("real"/"fake") on the current image: (state, message, overlay, score).
