@@ -42,7 +42,7 @@ test: setup-dev browser
 test-fast: setup-dev
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow"
 
-# Re-take docs/screenshot.png (the README's picture) with the real-browser test.
+# Re-take docs/screenshot.png and docs/report.png (the README's pictures) with the real-browser test.
 screenshot: setup-dev browser
 	HF_HUB_OFFLINE=1 FDET_WRITE_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_browser.py
 

@@ -103,10 +103,12 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
 
 
 def caption_box(box, text_size: tuple[int, int], image_size: tuple[int, int], pad: int,
-                taken: list[tuple[int, int, int, int]] | None = None) -> tuple[int, int]:
+                taken: list[tuple[int, int, int, int]] | None = None,
+                faces: list[tuple[int, int, int, int]] | None = None) -> tuple[int, int]:
     """Top-left (x, y) of a caption for ``box``: above it if there is room, else below it or inside its
-    top edge; always inside the picture, out of its top-left corner (where image widgets draw their
-    label) and, where possible, clear of the captions already placed (``taken``: x, y, w, h)."""
+    top edge; always inside the picture and out of its top-left corner (where image widgets draw their
+    label).  Where possible it stays clear of the captions already placed (``taken``: x, y, w, h) and
+    of the other faces' boxes (``faces``); in a crowded picture the nearest free place is used."""
     x, y, w, h = box
     tw, th = text_size
     width, height = image_size
@@ -121,12 +123,29 @@ def caption_box(box, text_size: tuple[int, int], image_size: tuple[int, int], pa
 
     lefts = (x, x + w - tw)  # aligned with the box's left edge, or its right edge
     tops = (y - th - pad, y + h + pad, y + pad)  # above, below, inside the top edge
-    candidates = [fit(cx, cy) for cy in tops for cx in lefts if cy >= 0 and cy + th <= height]
-    candidates.append(fit(x, y - th - pad if y - th - pad >= 0 else y + pad))
-    for cx, cy in candidates:
-        if not any(_overlaps((cx, cy, tw, th), t) for t in taken or []):
-            return cx, cy
-    return candidates[0]
+    preferred = [fit(cx, cy) for cy in tops for cx in lefts if cy >= 0 and cy + th <= height]
+    preferred.append(fit(x, y - th - pad if y - th - pad >= 0 else y + pad))
+    others = [f for f in faces or [] if tuple(f) != tuple(box)]
+
+    def free(c: tuple[int, int], avoid_faces: bool) -> bool:
+        rect = (c[0], c[1], tw, th)
+        return not any(_overlaps(rect, t) for t in taken or []) and not (
+            avoid_faces and any(_overlaps(rect, f) for f in others))
+
+    for avoid_faces in (True, False):
+        for c in preferred:
+            if free(c, avoid_faces):
+                return c
+    if taken:  # crowded: the nearest place, on a coarse grid, that covers no other caption
+        step_x, step_y = max(4, tw // 4), max(4, th // 2)
+        grid = {fit(cx, cy) for cy in range(0, max(1, height - th + 1), step_y)
+                for cx in range(0, max(1, width - tw + 1), step_x)}
+        near = sorted(grid, key=lambda c: abs(c[0] - x) + abs(c[1] - (y - th)))
+        for avoid_faces in (True, False):
+            found = next((c for c in near if free(c, avoid_faces)), None)
+            if found is not None:
+                return found
+    return preferred[0]
 
 
 def draw_boxes(rgb: np.ndarray, labels: list[BoxLabel]) -> np.ndarray:
@@ -138,6 +157,7 @@ def draw_boxes(rgb: np.ndarray, labels: list[BoxLabel]) -> np.ndarray:
     font = CAPTION_SCALE * max(0.85, scale)
     weight = max(1, int(round(1.6 * max(0.85, scale))))
     taken: list[tuple[int, int, int, int]] = []  # captions placed so far: later ones keep clear of them
+    boxes = [tuple(lab.box) for lab in labels]  # and, where they can, of the other faces
     for lab in labels:
         x, y, w, h = lab.box
         color = lab.color or (FAKE_COLOR if lab.fake else REAL_COLOR)
@@ -149,7 +169,7 @@ def draw_boxes(rgb: np.ndarray, labels: list[BoxLabel]) -> np.ndarray:
             size = font * 0.95 * out.shape[1] / (tw + 2 * pad)
             (tw, th), base = cv2.getTextSize(lab.text, cv2.FONT_HERSHEY_SIMPLEX, size, weight)
         bw, bh = tw + 2 * pad, th + base + 2 * pad
-        cx, cy = caption_box(lab.box, (bw, bh), (out.shape[1], out.shape[0]), thick, taken)
+        cx, cy = caption_box(lab.box, (bw, bh), (out.shape[1], out.shape[0]), thick, taken, boxes)
         taken.append((cx, cy, bw, bh))
         cv2.rectangle(out, (cx, cy), (cx + bw, cy + bh), color, -1)
         cv2.putText(out, lab.text, (cx + pad, cy + pad + th), cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255),

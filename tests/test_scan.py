@@ -166,7 +166,7 @@ def test_html_report_words_verdicts_paths_and_counts_for_a_person(media, detecto
     assert summary.startswith("6 files scanned (5 images, 1 video): ")  # "1 video", not "1 videos"
     assert "1 image without a face (not assessed" in summary
     # Paths wrap between their parts, never inside a word; the file name has a line of its own.
-    assert "word-break:break-all" not in page and "/<wbr>" in page and '<div class="file">astronaut.jpg</div>' in page
+    assert "word-break:break-all" not in page and "/<wbr>" in page and '<div class="file">astronaut.<wbr>jpg</div>' in page
     # The four verdict states have their own classes and words; the no-face photo is NO FACE, not REAL.
     assert all(f".v-{v}{{" in page for v in ("fake", "real", "uncertain", "noface"))
     coffee = next(row for row in page.split("<tr>") if "coffee.jpg" in row)

@@ -17,6 +17,7 @@ import html
 import io
 import json
 import os
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,7 +49,7 @@ def write_csv(records: Sequence[ScanRecord], path: Path) -> Path:
 
 # ---------------------------------------------------------------------------- pictures for the HTML page
 
-REPORT_SIDE = 360  # px, longer side of the overlay shown per file: box captions stay legible at this size
+REPORT_SIDE = 300  # px, longer side of the overlay shown per file: box captions stay legible at this size
 FACE_SIDE = 96  # px, per-face heatmap thumbnails
 
 
@@ -107,15 +108,15 @@ th{background:#f0f0f3;position:sticky;top:0;z-index:1}
 th[data-sort]{cursor:pointer;user-select:none}th[data-sort]:hover{background:#e4e4ea}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-img.thumb{max-width:120px;max-height:120px;display:block}
-img.overlay{max-width:360px;max-height:400px;display:block}
-img.timeline{width:360px;display:block;margin-top:.5rem}
-.faces{display:flex;flex-wrap:wrap;gap:.4rem;width:212px}.face{text-align:center;font-size:.8rem;font-weight:600;width:102px}
+img.thumb{max-width:100px;max-height:100px;display:block}
+img.overlay{max-width:300px;max-height:360px;display:block}
+img.timeline{width:300px;display:block;margin-top:.5rem}
+.faces{display:flex;flex-direction:column;gap:.4rem;width:102px}.face{text-align:center;font-size:.8rem;font-weight:600;width:102px}
 .face img{width:96px;height:96px;display:block;border-radius:.25rem;border:3px solid #ccc}
 .v{font-weight:700;padding:.1rem .45rem;border-radius:.3rem;white-space:nowrap}
 VERDICT_RULES
 .v-error{background:#fff3cd;color:#7a5b00}.v-notscored{background:#ececef;color:#4a4a55}
-td.path{min-width:10rem;max-width:15rem}td.msg{min-width:13rem}.file{font-weight:600;overflow-wrap:break-word}
+td.path{min-width:11rem;max-width:16rem}td.path .msg{display:block;margin-top:.3rem}.file{font-weight:600;overflow-wrap:break-word}
 .folder{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:.8rem;color:#555}
 .msg{color:#444;font-size:.85rem}.bar{height:.35rem;background:#eee;border-radius:.2rem;margin-top:.2rem}
 .bar>span{display:block;height:100%;border-radius:.2rem;background:#e63946}
@@ -175,19 +176,24 @@ def _verdict(r: ScanRecord) -> tuple[str, str]:
     return f"v-{verdict.replace('_', '')}", verdict_words(verdict)
 
 
+def _wrappable(text: str) -> str:
+    """``text`` escaped, with a line-break opportunity after each separator (``/ _ - .``), so that a long
+    name wraps between its parts instead of inside a word."""
+    return re.sub(r"([/_.\-])", r"\1<wbr>", _e(text))
+
+
 def _path_cell(path: str) -> str:
-    """The file name on its own line, its folder below: a long path wraps between its parts, not inside a word."""
+    """The file name on its own line, its folder below, both wrapping between their parts."""
     p = Path(path)
     folder = str(p.parent) if str(p.parent) not in ("", ".") else ""
-    parts = [_e(part) for part in folder.replace("\\", "/").split("/")] if folder else []
-    wrapped = "/<wbr>".join(parts)
-    return (f'<div class="file">{_e(p.name)}</div>'
-            + (f'<div class="folder">{wrapped}/</div>' if folder else ""))
+    folder = folder.replace("\\", "/")
+    return (f'<div class="file">{_wrappable(p.name)}</div>'
+            + (f'<div class="folder">{_wrappable(folder + "/")}</div>' if folder else ""))
 
 
 def _faces_cell(r: ScanRecord) -> str:
     if not r.face_thumbs:
-        return f'<span class="msg">{r.n_faces}</span>'
+        return f'<span class="msg">{"none" if r.n_faces == 0 else r.n_faces}</span>'
     cells = []
     for jpeg, caption, verdict in r.face_thumbs:
         fg, _ = VERDICT_STYLE.get(verdict, VERDICT_STYLE["real"])
@@ -224,13 +230,12 @@ def _row(r: ScanRecord, out_dir: Path) -> str:
         "<tr>"
         f'<td>{_img(r.thumb, name)}</td>'
         f'<td>{_img(r.overlay_thumb, "heatmap of " + name, "overlay")}{extra}</td>'
+        f'<td data-v="{r.n_faces}">{_faces_cell(r)}</td>'
         f'<td class="path" data-v="{_e(r.path.lower())}" title="{_e(r.path)}">{_path_cell(r.path)}'
-        f'<span class="msg">{_e(r.kind)}</span></td>'
+        f'<span class="msg">{_e(r.kind)}: {_e(message)}</span></td>'
         f'<td data-v="{_e(text)}"><span class="v {cls}">{_e(text)}</span></td>'
         f'<td class="num" data-v="{p or -1}">{p or "&mdash;"}{bar}</td>'
-        f'<td data-v="{r.n_faces}">{_faces_cell(r)}</td>'
         f'<td>{_provenance_cell(r)}</td>'
-        f'<td class="msg">{_e(message)}</td>'
         "</tr>"
     )
 
@@ -264,9 +269,9 @@ def render_html(records: Sequence[ScanRecord], model: dict[str, Any], summary: d
     model_line = (f"Model {_e(model.get('name'))} version {_e(model.get('version'))}: P(fake) &ge; {_e(threshold)} "
                   f"means fake, within {UNSURE_BAND:.2f} of it uncertain; face finder {_e(model.get('face_detector'))}. "
                   "Heatmaps show where the model looked, not proof of manipulation.")
-    head = ('<tr><th>Picture</th><th>Heatmap and faces</th><th data-sort="text">File</th>'
-            '<th data-sort="text">Verdict</th><th data-sort="num" aria-sort="descending">P(fake)</th>'
-            '<th data-sort="num">Faces</th><th>File metadata (provenance)</th><th>Message</th></tr>')
+    head = ('<tr><th>Picture</th><th>Heatmap</th><th data-sort="num">Faces</th>'
+            '<th data-sort="text">File and message</th><th data-sort="text">Verdict</th>'
+            '<th data-sort="num" aria-sort="descending">P(fake)</th><th>File metadata (provenance)</th></tr>')
     rows = "\n".join(_row(r, out_dir) for r in order)
     created = time.strftime("%Y-%m-%d %H:%M:%S")
     return f"""<!DOCTYPE html>

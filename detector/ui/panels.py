@@ -174,7 +174,17 @@ def video_headline_html(vr, threshold: float) -> str:
     verdict = vr.verdict or "no_face"
     colour, background = VERDICT_STYLE.get(verdict, VERDICT_STYLE["no_face"])
     words = "NOT SCORED" if vr.p_fake is None else verdict_words(verdict)
+    scored = sum(f.p_fake is not None for f in vr.frames)
+    frames = f"{scored} of {len(vr.frames)} sampled frame{'' if len(vr.frames) == 1 else 's'} show a face"
+    if vr.p_fake is None:
+        line = f"No face in {len(vr.frames)} sampled frame{'' if len(vr.frames) == 1 else 's'}: the video was not scored."
+    else:
+        k = min(vr.top_k, scored)
+        top = "the top frame" if k == 1 else f"the mean of the top {k} frames"
+        band = f", within {UNSURE_BAND:.2f} of the threshold {threshold:.2f}" if verdict == "uncertain" else \
+            f" · threshold {threshold:.2f}"
+        line = f"P(fake) {vr.p_fake:.2f} ({top}){band} · {frames}"
     return (f'<div class="fdet-headline" data-verdict="{_e(verdict)}" style="{FONT};background:{background};'
             f'border-left:.5rem solid {colour};border-radius:.5rem;padding:.7rem 1rem;color:#1d1d1f">'
             f'<div style="font-size:1.9rem;font-weight:700;line-height:1.15;color:{colour}">{_e(words)}</div>'
-            f'<div style="font-size:1rem;margin-top:.2rem">{_e(vr.message)} Threshold {threshold:.2f}.</div></div>')
+            f'<div style="font-size:1rem;margin-top:.2rem">{_e(line)}</div></div>')
