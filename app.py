@@ -226,11 +226,11 @@ def build_demo(detector=None, game_dir: str | Path | None = None, warmup: bool =
                                 example_labels=EXAMPLE_LABELS)
                 with gr.Column(scale=1):
                     headline = gr.HTML(elem_id="verdict")
+                    provenance = gr.HTML(elem_id="provenance")  # the file's own evidence, beside the model's
                     # No label on the picture: a label drawn over its top-left corner would hide a face's caption.
                     overlay = gr.Image(show_label=False, type="numpy", interactive=False, elem_id="overlay",
                                        height=IMAGE_HEIGHT, buttons=["download", "fullscreen"])
                     message = gr.Markdown(elem_id="message")
-                    provenance = gr.HTML(elem_id="provenance")
             face_table = gr.HTML(elem_id="faces")
             with gr.Accordion("JSON result", open=False):
                 result_json = gr.JSON(label="Result (heatmaps omitted; the /detect API includes them)")

@@ -1,4 +1,5 @@
-"""The hostile matrix through every front end: Detector.analyze, the scan CLI, the Gradio API, Streamlit.
+"""The hostile matrix through every front end: Detector.analyze, the scan CLI, the Gradio API, the REST
+endpoint, Streamlit.
 
 Each bad case must come back as its typed error (or a JSON/record ``error`` with the same human
 message), each good case as a result, and the server must keep answering afterwards.  Heatmaps are
@@ -167,7 +168,9 @@ def gradio_client(detector):
     import app
 
     with serve(app.build_demo(detector, warmup=False)) as url:
-        yield Client(url, verbose=False)
+        client = Client(url, verbose=False)
+        client.fdet_url = url  # the REST endpoint is on the same server
+        yield client
 
 
 def _post(client, folder: Path, i: int) -> dict:
@@ -189,6 +192,25 @@ def test_gradio_detect_api_answers_every_case(gradio_client, case_folder, detect
     else:
         assert d["error"] == d["message"] == expected_message(detector, case)
         assert d["label"] is None and d["faces"] == []
+
+
+@pytest.mark.parametrize("i", range(len(CASES)), ids=IDS)
+def test_rest_endpoint_answers_every_case_with_its_status(gradio_client, case_folder, detector, i):
+    import requests
+
+    from detector.ui.rest import status_for
+
+    case = CASES[i]
+    r = requests.post(gradio_client.fdet_url + "api/v1/detect", data={"cam_method": "off"}, timeout=120,
+                      files={"image": (case.filename, (case_folder / f"{i:02d}_{case.filename}").read_bytes())})
+    d = r.json()
+    assert set(d) == RESULT_KEYS
+    if case.ok:
+        assert r.status_code == 200
+        check_good_json(d, case)
+    else:
+        assert r.status_code == status_for(case.error("")) and r.status_code in (400, 413, 415)
+        assert d["error"] == d["message"] == expected_message(detector, case)
 
 
 def test_gradio_keeps_answering_normal_requests_after_the_matrix(gradio_client, case_folder):

@@ -16,7 +16,7 @@ from detector.inference.results import (
     verdict_words,
 )
 from detector.ui.pictures import reblend, rethumb
-from detector.ui.tables import FACE_TABLE_HEADERS, NO_FACE_ROW, face_gallery, face_records, face_rows
+from detector.ui.tables import FACE_TABLE_HEADERS, NO_FACE_ROW, face_rows
 from explain.overlay import CORNER_CLEAR, caption_box, draw_boxes
 
 
@@ -52,16 +52,11 @@ def test_the_json_keeps_label_for_clients_and_adds_verdict():
 
 
 def test_face_table_has_one_numbered_row_per_face_and_marks_the_no_face_case():
-    assert face_rows(_result(0.25, "real", faces=2)) == [["#1", "likely REAL", 0.25, "10, 20, 30, 40"],
-                                                        ["#2", "likely REAL", 0.25, "40, 20, 30, 40"]]
-    assert face_rows(_result(0.25, "real", found=False, verdict="no_face"))[0][:2] == [NO_FACE_ROW, "NO FACE"]
+    assert face_rows(_result(0.25678, "real", faces=2, score=0.99876)) == [
+        ["#1", "likely REAL", 0.257, 0.999, "10, 20, 30, 40"], ["#2", "likely REAL", 0.257, 0.999, "40, 20, 30, 40"]]
+    no_face = face_rows(_result(0.25, "real", found=False, verdict="no_face"))[0]
+    assert no_face[:2] == [NO_FACE_ROW, "NO FACE"] and no_face[3] is None
     assert len(FACE_TABLE_HEADERS) == len(face_rows(_result(0.25, "real"))[0])
-
-
-def test_streamlit_records_are_the_same_rows_with_the_finder_score():
-    rec = face_records(_result(0.25678, "fake", score=0.99876, verdict="uncertain"))
-    assert rec == [{"face": "#1", "verdict": "UNCERTAIN", "P(fake)": 0.257, "box (x, y, w, h)": "10, 20, 30, 40",
-                    "finder score": 0.999}]
 
 
 def test_box_captions_are_numbered_like_the_table_rows_in_the_verdicts_colour():
@@ -108,13 +103,15 @@ def test_reblend_shows_heat_only_for_found_faces_and_always_draws_the_box():
     assert not np.array_equal(hot[:100], reblend(rgb, face, 0.0))
 
 
-def test_thumbnails_pair_with_their_numbered_captions():
+def test_thumbnails_are_re_blended_per_face_without_a_model_pass():
     rgb = np.full((100, 100, 3), 90, np.uint8)
     res = _result(0.9, "fake", faces=2)
-    res.thumbnails = rethumb(rgb, res, 0.5)
-    gallery = face_gallery(res)
-    assert [c for _, c in gallery] == ["#1 FAKE 90%", "#2 FAKE 90%"] and gallery[0][0].shape == (128, 128, 3)
-    assert face_gallery(_result(0.9, "fake")) == []  # no thumbnails rendered
+    res.cam_method = "gradcam++"
+    for f in res.faces:
+        f.heatmap = np.ones((5, 5), np.float32)
+    hot, cold = rethumb(rgb, res, 0.8), rethumb(rgb, res, 0.0)
+    assert len(hot) == 2 and hot[0].shape == (128, 128, 3)
+    assert not np.array_equal(hot[0], cold[0]) and np.array_equal(cold[0], cold[1])
 
 
 def test_captions_of_neighbouring_faces_do_not_cover_one_another():

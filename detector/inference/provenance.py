@@ -70,6 +70,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..config import C2PA_TRUST_ANCHORS_ENV, env_str
+
 logger = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------ names and vocabularies
@@ -234,7 +236,7 @@ MAX_VALUE_CHARS = 300  # a finding's value as reported
 MAX_C2PA_BYTES = 64 << 20  # larger files are not handed to the C2PA SDK
 MAX_LISTED = 20  # actions and validation codes listed in the ``c2pa`` dict
 
-TRUST_ANCHORS_ENV = "FDET_C2PA_TRUST_ANCHORS"  # path to a PEM bundle of trusted C2PA root certificates
+TRUST_ANCHORS_ENV = C2PA_TRUST_ANCHORS_ENV  # path to a PEM bundle of trusted C2PA root certificates
 
 NO_METADATA_SUMMARY = ("No provenance metadata was found. That proves nothing either way: most websites and "
                        "messaging apps strip metadata, so judge the image by the model's score and other checks.")
@@ -822,7 +824,7 @@ def _c2pa_context(pid: int, user_anchors: str) -> Any:
 
 def _anchors(extra: str | None) -> str:
     """The PEM anchors to trust: ``FDET_C2PA_TRUST_ANCHORS``'s file, then ``extra``."""
-    return "\n".join(p for p in (_anchor_file(os.environ.get(TRUST_ANCHORS_ENV, "")), extra or "") if p.strip())
+    return "\n".join(p for p in (_anchor_file(env_str(TRUST_ANCHORS_ENV) or ""), extra or "") if p.strip())
 
 
 @functools.cache

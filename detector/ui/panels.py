@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ..inference.results import UNSURE_BAND, VERDICT_MEANINGS, DetectionResult, verdict_words
+from .tables import FACE_TABLE_HEADERS, face_rows
 
 # (text colour, background) per verdict state: the box colours of explain.overlay, darkened for text.
 VERDICT_STYLE = {
@@ -150,18 +151,16 @@ def face_table_html(res: DetectionResult, thumbnails: list[np.ndarray] | None = 
     thumbs = thumbnails if thumbnails is not None else (res.thumbnails or [])
     cell = "padding:.3rem .55rem;border:none;border-bottom:1px solid #e3e3e8;text-align:left;vertical-align:middle"
     rows = []
-    for i, f in enumerate(res.faces):
-        name = f"#{i + 1}" if res.face_found else "none found (image centre)"
+    for i, (f, (name, _, p, finder, box)) in enumerate(zip(res.faces, face_rows(res), strict=True)):
         img = (f'<img src="{data_uri(thumbs[i])}" alt="face {i + 1} with its heatmap" width="96" height="96" '
                'style="display:block;border-radius:.3rem">') if i < len(thumbs) else "&mdash;"
-        finder = "&mdash;" if f.detector_score is None else f"{f.detector_score:.2f}"
-        box = ", ".join(str(int(v)) for v in f.box)
         rows.append(f'<tr><td style="{cell}">{img}</td><td style="{cell};font-weight:700;font-size:1.1rem">'
                     f'{_e(name)}</td><td style="{cell}">{verdict_chip(f.verdict)}</td>'
-                    f'<td style="{cell};font-variant-numeric:tabular-nums">{f.p_fake:.3f}</td>'
-                    f'<td style="{cell}">{finder}</td><td style="{cell};white-space:nowrap">{_e(box)}</td></tr>')
+                    f'<td style="{cell};font-variant-numeric:tabular-nums">{p:.3f}</td>'
+                    f'<td style="{cell}">{"&mdash;" if finder is None else f"{finder:.2f}"}</td>'
+                    f'<td style="{cell};white-space:nowrap">{_e(box)}</td></tr>')
     head = "".join(f'<th style="{cell};background:#f0f0f3">{h}</th>'
-                   for h in ("face and heatmap", "face", "verdict", "P(fake)", "finder score", "box (x, y, w, h)"))
+                   for h in ["face and heatmap", *FACE_TABLE_HEADERS])
     skipped = (f'<p style="color:#555;margin:.3rem 0 0">{res.faces_skipped} more small face'
                f'{"" if res.faces_skipped == 1 else "s"} not scored.</p>') if res.faces_skipped else ""
     return (f'<div class="fdet-faces" style="{FONT};overflow-x:auto"><table style="border-collapse:collapse;'
