@@ -71,8 +71,11 @@ def test_card_input_size_must_match_model(small, tmp_path):
 def test_shipped_model_loads_with_its_card():
     from detector.config import DEFAULT_MODEL_DIR
 
+    from detector.inference.bundle import input_shape
+
     model, cfg = load_bundle(DEFAULT_MODEL_DIR)
-    assert model.input_shape[1:] == (cfg.input_size, cfg.input_size, 3)
+    assert [tuple(t.shape[1:]) for t in model.inputs] == [input_shape(cfg, name) for name in cfg.inputs]
+    assert input_shape(cfg, "image") == (cfg.input_size, cfg.input_size, 3)
     assert 0.0 < cfg.threshold < 1.0 and cfg.temperature > 0
 
 
