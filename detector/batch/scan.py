@@ -5,10 +5,10 @@
 The scan gives the same numbers as Detector.analyze (the web apps' call; a test pins the two
 together) but is organised for throughput rather than for one upload:
 
-* a small thread pool decodes images and finds their faces *ahead* of the model, so the CPU
-  never waits on a JPEG decoder or on MTCNN while the classifier could be running;
-* the face crops of several images are stacked into *one* model call (Detector.score),
-  which is several times cheaper per crop than one call per image;
+* decoding, face finding and the model overlap: threads decode files ahead, one thread finds
+  the faces of a group of images in one batched MTCNN pass (Detector.find_crops_many, the same
+  faces each image gets alone), and the face crops of the whole group go through *one* model
+  call (Detector.score) while the next group's faces are found;
 * heatmaps are off unless asked for (``--heatmaps``, or the HTML report, which shows them):
   the plain forward pass needs no gradients.
 
@@ -26,7 +26,6 @@ import io
 import json
 import logging
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -147,34 +146,67 @@ def _unexpected(exc: BaseException) -> str:
     return UNEXPECTED.format(kind=type(exc).__name__)
 
 
+GROUP_PIXELS = 48_000_000  # decoded pixels one face-finding group may hold (a few phone photos, many small images)
+
+
 class Scanner:
-    """Runs a :class:`~detector.inference.pipeline.Detector` over many files, batching face crops across images."""
+    """Runs a :class:`~detector.inference.pipeline.Detector` over many files, batching across images.
+
+    Three stages overlap, each on its own thread(s), so none waits for the others on two cores:
+
+    1. ``workers`` threads decode files (the JPEG decoder releases the GIL);
+    2. one thread finds the faces of a *group* of decoded images at once
+       (:meth:`Detector.find_crops_many`: MTCNN's networks run once for the group, every image
+       still gets the faces it gets alone);
+    3. the calling thread scores all crops of a group in one model call and assembles the records.
+
+    While group ``g`` is scored, group ``g + 1``'s faces are found and group ``g + 2`` decoded.
+    """
 
     def __init__(self, detector, options: ScanOptions | None = None):
         self.det = detector
         self.opts = options or ScanOptions()
-        # Face finders hold one model each; one at a time keeps Haar (not re-entrant) safe too.
-        self._find_lock = threading.Lock()
         self.n_crops = 0  # face crops scored so far (for the speed summary)
 
-    # -- worker side: decode + faces, in the thread pool
+    @property
+    def group_size(self) -> int:
+        """Images whose faces are found together (and whose crops then share one model call)."""
+        return max(1, self.opts.batch // 2)
 
-    def _prepare(self, path: Path) -> _Prepared:
+    # -- decode threads
+
+    def _decode(self, path: Path) -> _Prepared:
         try:
             t = time.perf_counter()
             image = load_image(path, self.det.limits)
-            t1 = time.perf_counter()
-            with self._find_lock:
-                faces, boxes, crops, skipped = self.det.find_crops(image.rgb)
-            t2 = time.perf_counter()
-            return _Prepared(path, image, faces, boxes, crops, skipped,
-                             {"decode": (t1 - t) * 1000, "faces": (t2 - t1) * 1000})
+            return _Prepared(path, image, times={"decode": (time.perf_counter() - t) * 1000})
         except DetectorError as exc:
             return _Prepared(path, error=str(exc))
         except Exception as exc:  # noqa: BLE001 - one odd file must not end the scan
             return _Prepared(path, error=_unexpected(exc))
 
-    # -- main side: one model call per batch
+    # -- the face-finding thread: one batched pass per group
+
+    def _find(self, decoding: list[Future]) -> list[_Prepared]:
+        items = [f.result() for f in decoding]
+        ready = [x for x in items if x.error is None]
+        if not ready:
+            return items
+        t = time.perf_counter()
+        try:
+            found = self.det.find_crops_many([x.image.rgb for x in ready])
+        except Exception as exc:  # noqa: BLE001 - the whole group failed: each file says so
+            found = [exc] * len(ready)
+        share = (time.perf_counter() - t) * 1000 / len(ready)  # the group's time, shared per image
+        for x, result in zip(ready, found, strict=True):
+            if isinstance(result, Exception):
+                x.error = str(result) if isinstance(result, DetectorError) else _unexpected(result)
+                continue
+            x.faces, x.boxes, x.crops, x.skipped = result
+            x.times["faces"] = share
+        return items
+
+    # -- the calling thread: one model call per group
 
     def _flush(self, pending: list[_Prepared]) -> Iterator[ScanRecord]:
         ready = [x for x in pending if x.error is None]
@@ -232,9 +264,7 @@ class Scanner:
         try:
             # The HTML report shows the worst frame's heatmap, so it asks for the CAM there too.
             cam = o.cam_method or (DEFAULT_CAM_METHOD if o.thumbnails else None)
-            # Frames go through the face finder on this thread: hold the workers' lock meanwhile.
-            with self._find_lock:
-                vr = analyze_video(self.det, path, max_frames=o.frames, stride=o.stride, top_k=o.top_k, cam_method=cam)
+            vr = analyze_video(self.det, path, max_frames=o.frames, stride=o.stride, top_k=o.top_k, cam_method=cam)
             rec = ScanRecord(str(path), "video", vr.p_fake, vr.label, [], vr.message, list(vr.notes), video=vr.to_dict(),
                              n_faces_override=max((f.n_faces for f in vr.frames), default=0))
             if o.timeline_dir is not None:
@@ -254,41 +284,59 @@ class Scanner:
         except Exception as exc:  # noqa: BLE001
             return error_record(path, _unexpected(exc))
 
+    def _segments(self, files: list[Path]) -> Iterator[tuple[str, list[Path]]]:
+        """``("images", group)`` and ``("video", [path])`` in file order; a group ends at a video,
+        at :attr:`group_size` images or at :data:`GROUP_PIXELS` (judged from the file size: ~1 byte a pixel)."""
+        group: list[Path] = []
+        budget = 0
+        for p in files:
+            if is_video(p):
+                if group:
+                    yield "images", group
+                    group, budget = [], 0
+                yield "video", [p]
+                continue
+            group.append(p)
+            budget += _file_size(p) * 8  # JPEGs hold ~0.1-0.5 bytes a pixel; 8x is a safe over-estimate
+            if len(group) >= self.group_size or budget >= GROUP_PIXELS:
+                yield "images", group
+                group, budget = [], 0
+        if group:
+            yield "images", group
+
     def run(self, files: list[Path]) -> Iterator[ScanRecord]:
-        """Records in the order of ``files``; images are decoded ahead and scored in batches."""
-        o = self.opts
-        workers = max(1, o.workers)
-        ahead = 2 * workers + 2  # files decoded before the model needs them (bounded: photos can be big)
-        max_pending = max(4, o.batch // 2)  # images held for one batch (bounded for memory)
-        todo = iter(files)
-        queue: deque[tuple[Path, Future | None]] = deque()
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fdet-scan") as pool:
+        """Records in the order of ``files``."""
+        segments = self._segments(files)
+        queue: deque[tuple[str, list[Path], Future | None]] = deque()
+        with ThreadPoolExecutor(max(1, self.opts.workers), thread_name_prefix="fdet-decode") as decode, \
+                ThreadPoolExecutor(1, thread_name_prefix="fdet-faces") as finder:
 
             def fill() -> None:
-                while len(queue) < ahead:
-                    p = next(todo, None)
-                    if p is None:
+                # Two image groups ahead of the one being scored: one in face finding, one decoding.
+                while sum(kind == "images" for kind, _, _ in queue) < 3:
+                    seg = next(segments, None)
+                    if seg is None:
                         return
-                    queue.append((p, None if is_video(p) else pool.submit(self._prepare, p)))
+                    kind, paths = seg
+                    fut = finder.submit(self._find, [decode.submit(self._decode, p) for p in paths]) \
+                        if kind == "images" else None
+                    queue.append((kind, paths, fut))
 
-            pending: list[_Prepared] = []
-            n_crops = 0
             fill()
             while queue:
-                path, fut = queue.popleft()
+                kind, paths, fut = queue.popleft()
                 fill()
-                if fut is None:  # a video: finish the images before it, keep the order
-                    yield from self._flush(pending)
-                    pending, n_crops = [], 0
-                    yield self._video(path)
-                    continue
-                item = fut.result()
-                pending.append(item)
-                n_crops += 0 if item.crops is None else len(item.crops)
-                if n_crops >= o.batch or len(pending) >= max_pending:
-                    yield from self._flush(pending)
-                    pending, n_crops = [], 0
-            yield from self._flush(pending)
+                if kind == "video":
+                    yield self._video(paths[0])
+                else:
+                    yield from self._flush(fut.result())
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def scan(paths: Iterable[str | Path], detector=None, options: ScanOptions | None = None) -> Iterator[ScanRecord]:
