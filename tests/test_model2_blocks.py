@@ -193,3 +193,37 @@ def test_partners_are_matched_by_features_and_capped_per_donor():
     assert len(moved) == 20 and donors.count("A") == 15 and donors.count("B") == 5  # A is capped at 30 % of 50
     rows2 = pairing.apply(rows, moved)
     assert all(rows2[i]["source"] == "FAKEONLY" and rows2[i]["donor"] in ("A", "B") for i in moved)
+
+
+# ------------------------------------------------------------------ the two-branch model as a saved bundle
+
+
+def test_the_two_branch_model_is_one_safe_functional_model_with_one_sigmoid_and_an_equal_lite_copy(tmp_path):
+    import keras
+
+    from detector.inference.bundle import ModelConfig, load_bundle, load_lite
+    from detector.training.export import save_bundle
+    from detector.training.model import build_model
+
+    keras.utils.set_random_seed(4)
+    model, cam = build_model("dual_small", 32, pretrained=False, patch=16, n_patches=4)
+    k, b = model.get_layer("logit").get_weights()
+    model.get_layer("logit").set_weights([k * 30, b])  # spread the probabilities
+    cfg = ModelConfig(name="tiny-dual", architecture="dual_small", input_size=32, patch=16, n_patches=4, native_max=48,
+                      inputs=["image", "patches"], cam_layer=cam, artefact_layer=artefact.FEATURE_LAYER,
+                      map_layers=[cam, artefact.FEATURE_LAYER])
+    out = save_bundle(model, cfg, tmp_path / "m")
+    loaded, card = load_bundle(out)  # SHA-256 checked, safe_mode, no Lambda layers
+    assert isinstance(loaded, keras.Model) and loaded.output_shape == (None, 1)
+    assert loaded.layers[-1].name == "p_fake" and loaded.layers[-1].get_config()["activation"] == "sigmoid"
+    assert [t.name.split(":")[0] for t in loaded.inputs] == ["image", "patches"]
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in loaded.layers)
+    pick = loaded.get_layer(artefact.PICK_LAYER)
+    assert not pick.trainable and np.array_equal(pick.get_weights()[0], artefact._pick_kernel())  # the residual survives saving
+    rng = np.random.default_rng(5)
+    crops = [rng.integers(0, 255, (s, s, 3), dtype=np.uint8) for s in (48, 30, 40)]
+    v = views.face_views(crops, views.spec_of(card))
+    want = loaded.predict([v.image, v.patches], verbose=0).ravel()
+    runner = load_lite(out, card)
+    got = runner(v.image, v.patches)[1]
+    assert np.allclose(got, want, atol=1e-5) and np.ptp(want) > 0.01  # equal, and not a constant

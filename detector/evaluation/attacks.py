@@ -146,8 +146,10 @@ def attack_crops(logit_fn, natives, sides, y, spec, inputs: list[str], eps: floa
         adv = linf_attack(fn, [x0], yt, eps * 1.0, steps=1, step_size=eps, random_start=False)[0]
     else:
         adv = linf_attack(fn, [x0], yt, eps, steps=steps, step_size=eps / 4.0, random_start=True, seed=seed)[0]
-    adv = x0 + (adv - x0) * valid
-    return np.clip(np.rint(adv.numpy()), 0, 255).astype(np.uint8)
+    adv = (x0 + (adv - x0) * valid).numpy()
+    # saved as a file would be: whole pixel levels, still inside the budget and the 0..255 range
+    lo, hi = np.ceil(natives - eps - 1e-6), np.floor(natives.astype(np.float64) + eps + 1e-6)
+    return np.clip(np.clip(np.rint(adv), lo, hi), 0, 255).astype(np.uint8)
 
 
 # ---------------------------------------------------------------------- the attack table of `evaluate --attacks`

@@ -18,17 +18,27 @@ from ..inference.bundle import read_config
 INTRO = """\
 ## Model description
 
-A MobileNetV2 (ImageNet weights from torchvision, converted to Keras by this project) fine-tuned to tell
-real face crops from manipulated or generated ones. Input: a square face crop (margin {margin} around the
-MTCNN face box) resized to {size}x{size} RGB, 0-255; the ImageNet normalisation is inside the model. Output:
-one calibrated probability that the face is fake (temperature {temperature:.3f} folded into the last
-layer). Decision threshold {threshold:.3f}, chosen on validation data to maximise balanced accuracy
-averaged over sources. Grad-CAM layer: `{cam_layer}`.
+Two branches in one Functional Keras model with one sigmoid output ("dual"):
 
-Files: `model.keras` (Keras 3), `model.json` (settings, calibration, metrics, SHA-256 of both weight files)
-and `model.tflite`, the same network converted to TF Lite for fast CPU inference (it also outputs the
-logit's gradient with respect to the Grad-CAM layer); the project's apps use it while its recorded
-hashes match, with probabilities equal to the Keras model's to within 1e-5.
+- **semantic**: MobileNetV2 (ImageNet weights from torchvision, converted to Keras by this project)
+  on the face crop resized to {size}x{size} -- the face as a whole (shape, lighting, blending seams);
+- **artefact**: a small CNN trained from scratch (a ResNet stem and two residual stages) on the
+  NPR residual (x minus its nearest-neighbour 2x down-and-up copy, Tan et al. CVPR 2024) of
+  {n_patches} native-resolution patches of {patch} px cut from the face crop *before any resizing*
+  (crops over {native_max} px are first reduced to {native_max} px, the scale of the training images):
+  generator up-sampling traces that any resize wipes out.
+
+Input: the square face crop (margin {margin} around the MTCNN face box), given to the model as its two
+views (`image` and `patches`, cut by `detector.inference.views`). Output: one calibrated probability
+that the face is fake (temperature {temperature:.3f} folded into the last layer). Decision threshold
+{threshold:.3f} (how it was chosen: below). Heatmaps: each branch's class-activation map (semantic:
+`{cam_layer}`; artefact: `{artefact_layer}`, per patch), fused by the branch's share of the logit.
+
+Files: `model.keras` (Keras 3, loads with `safe_mode`, no `Lambda`), `model.json` (settings,
+calibration, metrics, SHA-256 of both weight files) and `model.tflite`, the same network converted to
+TF Lite for fast CPU inference (with the features and logit gradients of both map layers as extra
+outputs); the project's apps use it while its recorded hashes match, with probabilities equal to the
+Keras model's to within 1e-5.
 
 ## Intended use
 
@@ -42,43 +52,58 @@ hashes match, with probabilities equal to the Keras model's to within 1e-5.
 - Not proof. Never the sole basis for accusing a person, moderating an account, or in legal,
   employment or journalistic decisions without independent verification.
 - Not for images without faces, drawings, paintings, or heavily stylised images.
-- Not a detector of every generator: it has not seen most diffusion models, recent face-swap tools or
-  commercial apps, and its accuracy on unseen generators is much lower (see below).
+- Not a detector of every generator: on kinds of manipulation it was not trained on, its accuracy is
+  far lower (the leave-one-family-out table below is the honest figure).
+- Not robust to a determined attacker with the weights (white-box table below).
 - Not for surveillance or identification: it does not recognise who a person is.
 
 ## Training data
 
-`{trained_on}` — 13,681 face images from four public sources (the project's developer set;
-`manifest.csv` with label, source, split, group). Split train/val by group (never by file):
+`{trained_on}` -- the project's developer set, six public sources (`manifest.csv` with label, source,
+split, group), split train/val by group (never by file):
 - **DFDC**: face crops from Deepfake Detection Challenge videos (face swaps); repo Apache-2.0,
   DFDC data terms not stated there.
 - **LFWSWAP**: Labeled Faces in the Wild photos and face-swapped LFW photos; licence not stated.
 - **YONSEI**: Yonsei "Real and Fake Face Detection" (expert Photoshop composites); licence not stated.
 - **CELEBA_STYLEGAN**: CelebA-like real photos vs GAN-generated faces; licence not stated.
+- **FFHQ_TPDNE**: FFHQ thumbnails vs thispersondoesnotexist (StyleGAN2) faces, 128 px, compression
+  history equalised by the dataset's builders; FFHQ is CC BY-NC-SA 4.0.
+- **SDFD**: Stable Diffusion 2.1 portraits (fakes only); each is paired with the real face of another
+  source most like it in size, file size, JPEG quality, brightness and sharpness, and stored at that
+  partner's size (`detector.training.pairing`; the best-matched 70 % are kept).
 
-Known shortcuts in this data (e.g. CELEBA_STYLEGAN real and fake images differ in size and background)
-are removed by cropping the face and resizing every crop to the same square; results are still reported
-per source so that no easy source hides a hard one. Because the licences of three sources are not
-stated, treat the weights as research artefacts.
+Rows where no face was found are left out of training and validation (the face finder fails more
+often on some fakes, which would make "no face" a fake signal). The shortcut probe below reports, per
+source, how far trivial image properties alone separate the classes. Because the licences of several
+sources are not stated (and FFHQ is non-commercial), treat the weights as research artefacts.
 
 ## Training procedure
 
 Settings (from `model.json`): {settings}
 
-Command: `python -m detector train --data ../shared/data/faces --prepared .cache/prepared/faces-160 --out {out}`
-with the settings above as flags; then `python -m detector evaluate` for the tables below.
+Self-Blended Images as the paper trains them (Shiohara & Yamasaki, CVPR 2022): each batch is half real
+faces, a quarter dataset fakes and a quarter SBIs made from the first reals of the same batch, from
+every source; half the SBIs blend one face part (an eye, the nose, the mouth, the lower face) from
+MTCNN's five landmarks. Two AdamW optimisers (pretrained backbone / layers trained from scratch),
+cosine decay, JPEG/rescale/shrink/blur/noise/colour augmentations applied to the native crop.
+
+Command: `python -m detector train --data ../shared/data/faces --prepared .cache/prepared/faces-native256
+--out {out}` with the settings above as flags; then `python -m detector evaluate` for the tables below.
 """
 
 ETHICS = """\
 ## Limitations
 
-- Unseen generators and editing tools: see the leave-one-source-out table — the honest estimate of
-  what users meet.
+- Kinds of manipulation it was not trained on: see the leave-one-family-out table -- the honest
+  estimate of what users meet, and far below the validation figures.
 - Re-compression, resizing and blur lower the score's reliability (robustness table).
+- An attacker with the weights can make a fake pass with an invisible change (white-box table);
+  physical edits, re-generation and patch attacks were not measured.
 - The calibration and threshold were fitted on the same validation images the metrics report, so the
-  validation ECE is optimistic (the cross-fitted table, where present, is the fairer figure);
-  calibration on other data can differ.
-- Heatmaps come from a coarse feature grid and show where the evidence lies, not why.
+  validation ECE is optimistic (the cross-fitted table is the fairer figure); calibration on other
+  data can differ.
+- Heatmaps show where the evidence lies, coarsely (a 5x5 semantic grid and 8x8 cells per native
+  patch over the centre of the crop), not why.
 - Faces under about 24 px are not detected; profile and occluded faces may be missed.
 
 ## Ethical considerations
@@ -89,8 +114,9 @@ when no face was found. Uploads are processed in memory and not kept.
 
 ## License
 
-Code: MIT. Weights: derived from torchvision's ImageNet MobileNetV2 (BSD-3-Clause) and fine-tuned on
-data whose licences are partly not stated (see Training data); use for research and evaluation.
+Code: MIT. Weights: derived from torchvision's ImageNet MobileNetV2 (BSD-3-Clause) and trained on data
+whose licences are partly not stated or non-commercial (see Training data); use for research and
+evaluation.
 """
 
 
@@ -116,11 +142,13 @@ def robustness_table(rob: dict, sources: list[str]) -> str:
 
 
 def loso_table(loso: dict) -> str:
-    rows = ["| left-out source | images | AUC on it | balanced acc. on it | val AUC, trained sources |",
-            "|---|---|---|---|---|"]
+    unit = loso.get("unit", "source")
+    rows = [f"| left-out {unit} | images | AUC on it | per source | real flagged | fakes caught | "
+            "val AUC, trained sources |", "|---|---|---|---|---|---|---|"]
     for src, r in loso["folds"].items():
-        rows.append(f"| {src} | {r['n']} | {_f(r['held_out_auc'])} | {_f(r['held_out_balanced_accuracy'])} | "
-                    f"{_f(r['val_mean_auc_trained_sources'])} |")
+        per = ", ".join(f"{s} {_f(a)}" for s, a in (r.get("held_out_sources") or {}).items()) or "-"
+        rows.append(f"| {src} | {r['n']} | {_f(r['held_out_auc'])} | {per} | {_f(r.get('held_out_real_flagged'))} | "
+                    f"{_f(r.get('held_out_fakes_caught'))} | {_f(r['val_mean_auc_trained_sources'])} |")
     return "\n".join(rows)
 
 
@@ -135,24 +163,34 @@ def compare_table(table: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
+THREAT_MODEL = ("Threat model: white box (the attacker has the weights), L-inf perturbations of the face crop's "
+                "pixels in 0-255 units (eps 1 = 1/255), through the exact path the app runs (native crop -> "
+                "resize and patch cutting -> network; gradients from the Keras twin of the served TF Lite model), "
+                "re-quantised to whole pixel levels; AUC and, in brackets, fakes caught at the threshold. 'fakes' = "
+                "only the fakes attacked (a forger's evasion); 'both' = reals pushed towards fake too. Not covered: "
+                "physical edits, re-generation, patch attacks, attacks on the face finder.")
+
+
 def render(model_dir: Path, eval_json: Path | None, loso_json: Path | None, loso_note: str = "",
-           training_note: str = "", compare_json: Path | None = None, compare_note: str = "") -> str:
+           training_note: str = "", compare_json: Path | None = None, compare_note: str = "",
+           attacks_json: Path | None = None, attacks_note: str = "") -> str:
     cfg = read_config(model_dir)
     ev = json.loads(eval_json.read_text()) if eval_json else None
     t = cfg.training
-    keys = ["architecture", "pretrained", "input_size", "epochs", "steps_per_epoch", "batch_size", "learning_rate",
-            "weight_decay", "dropout", "sbi_prob", "augment", "patience", "seed"]
+    keys = ["architecture", "pretrained", "input_size", "patch", "n_patches", "epochs", "steps_per_epoch", "batch_size",
+            "learning_rate", "head_learning_rate", "weight_decay", "dropout", "sbi", "sbi_prob", "part_prob", "augment",
+            "adv_eps", "adv_steps", "adv_share", "patience", "seed"]
     settings = ", ".join(f"`{k}={t.get(k)}`" for k in keys if k in t)
     if cfg.metrics.get("best_epoch") is not None:
         settings += f"; best epoch {cfg.metrics['best_epoch']} by mean per-source validation AUC"
     if training_note:
         settings += f". {training_note}"
     front = ["---", "license: mit", "library_name: keras", "pipeline_tag: image-classification",
-             "tags: [deepfake-detection, face-forensics, grad-cam, keras, mobilenetv2]"]
+             "tags: [deepfake-detection, face-forensics, grad-cam, keras, mobilenetv2, npr]"]
     if ev:
         overall = ev["metrics"]["overall"]
         front += ["model-index:", f"- name: {cfg.name}", "  results:", "  - task: {type: image-classification}",
-                  "    dataset: {name: fdet developer set (4 sources), type: custom, split: val}", "    metrics:",
+                  "    dataset: {name: fdet developer set (6 sources), type: custom, split: val}", "    metrics:",
                   f"    - {{type: roc_auc, value: {overall['auc']:.4f}}}",
                   f"    - {{type: balanced_accuracy, value: {overall['balanced_accuracy']:.4f}}}",
                   f"    - {{type: ece, value: {overall['ece']:.4f}}}"]
@@ -160,26 +198,57 @@ def render(model_dir: Path, eval_json: Path | None, loso_json: Path | None, loso
     out = ["\n".join(front), "", f"# {cfg.name} {cfg.version}", "",
            INTRO.format(margin=cfg.crop_margin, size=cfg.input_size, temperature=cfg.temperature,
                         threshold=cfg.threshold, cam_layer=cfg.cam_layer, trained_on=cfg.trained_on,
-                        settings=settings, out=t.get("out", "runs/NAME"))]
+                        settings=settings, out=t.get("out", "runs/NAME"), n_patches=cfg.n_patches, patch=cfg.patch,
+                        native_max=cfg.native_max, artefact_layer=cfg.artefact_layer or "-")]
+    why = cfg.metrics.get("threshold_choice")
+    if why:
+        out += ["## Threshold and real photos flagged", "",
+                f"The threshold is the balanced-accuracy threshold on validation ({why['balanced_accuracy_threshold']:.3f}), "
+                f"raised where needed so that no source flags more than {100 * why['max_real_flagged']:.0f} % of its "
+                f"validation reals (that alone would need {why['fpr_threshold']:.3f}): {cfg.threshold:.3f}. "
+                "Its cost is in the 'fakes caught' column of the evaluation table.", ""]
     if ev:
         srcs = list(ev["metrics"].keys())
         out += ["## Evaluation", "",
-                f"Validation split of the developer set ({ev['n']} images, faces found in {ev['faces_found']}), "
-                f"at the stored threshold. Command: `python -m detector evaluate --data ../shared/data/faces "
-                f"--prepared .cache/prepared/faces-160 --model assets/model --out runs/eval` (the face crops "
-                f"cached by `detector.training.prepare`, made by the app's own cropping code). Plots and the full "
-                f"report: `eval/` beside this card.", "", metrics_table(ev["metrics"]), ""]
+                f"Validation split of the developer set ({ev['n']} images, faces found in {ev['faces_found']}; "
+                f"images without a face are scored on their centre, as the app does), at the stored threshold. "
+                f"Command: `python -m detector evaluate --data ../shared/data/faces --prepared "
+                f".cache/prepared/faces-native256 --model assets/model --out runs/eval` (the face crops cached by "
+                f"`detector.training.prepare`, made by the app's own cropping code). Plots and the full report: "
+                f"`eval/` beside this card.", "", metrics_table(ev["metrics"]), ""]
+        if ev.get("shortcut_probe"):
+            from . import probe
+
+            out += ["### Shortcut probe", "",
+                    "Cross-validated AUC (5 folds by group) of tiny classifiers on trivial image properties only "
+                    "(width, height, file size, JPEG quality estimate, brightness, sharpness), next to the model's; "
+                    "a source is flagged when the probe alone beats 0.70 -- there the model's AUC says little about "
+                    "deepfake detection. Share of images with no face found, per class, beside it.", "",
+                    probe.markdown(ev["shortcut_probe"], {s: m["auc"] for s, m in ev["metrics"].items()}), ""]
+        if ev.get("fake_only_vs_reals"):
+            for src, row in ev["fake_only_vs_reals"].items():
+                out += [f"### {src} fakes against the reals of every source", "",
+                        "| reals | " + " | ".join(row) + " |", "|---|" + "---|" * len(row),
+                        "| AUC | " + " | ".join(_f(v) for v in row.values()) + " |", ""]
         if ev.get("robustness"):
             out += ["### Robustness", "", "AUC after degrading the face crop (drop from clean AUC in brackets):", "",
                     robustness_table(ev["robustness"], srcs), ""]
     if loso_json and loso_json.is_file():
-        out += ["### Leave-one-source-out (generalisation to unseen sources)", "",
-                loso_note or "Each row: a model trained without that source, scored on all of its images.", "",
-                loso_table(json.loads(loso_json.read_text())), ""]
+        lo = json.loads(loso_json.read_text())
+        unit = lo.get("unit", "source")
+        out += [f"### Leave-one-{unit}-out (generalisation to kinds of fake it never saw)", "",
+                loso_note or f"Each row: a model trained without that {unit}, scored on its images.", "",
+                loso_table(lo), ""]
     if compare_json and compare_json.is_file():
         out += ["### Training recipes compared (leave-one-source-out)", "",
                 compare_note or "Each row: the same leave-one-source-out protocol with one recipe change.", "",
                 compare_table(json.loads(compare_json.read_text())), ""]
+    if attacks_json and attacks_json.is_file():
+        from .attacks import markdown as attack_markdown
+
+        table = json.loads(attacks_json.read_text()).get("attacks")
+        if table:
+            out += ["### White-box attacks", "", attacks_note or THREAT_MODEL, "", attack_markdown(table), ""]
     if ev and ev.get("cross_fitted"):
         cf = ev["cross_fitted"]
         out += ["### Calibration on unseen groups", "",
@@ -203,9 +272,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--training-note", default="", help="a sentence on how the training run went (e.g. stopped early)")
     ap.add_argument("--compare", type=Path, help="compare.json written by detector.evaluation.loso --compare")
     ap.add_argument("--compare-note", default="", help="a sentence on how the compared runs were made")
+    ap.add_argument("--attacks", type=Path, help="metrics.json of `detector evaluate --attacks` (the white-box table)")
+    ap.add_argument("--attacks-note", default="", help="a sentence on how the attack table was made")
     ap.add_argument("--out", type=Path, help="where to write (default <model>/MODEL_CARD.md)")
     a = ap.parse_args(argv)
-    text = render(Path(a.model), a.eval, a.loso, a.loso_note, a.training_note, a.compare, a.compare_note)
+    text = render(Path(a.model), a.eval, a.loso, a.loso_note, a.training_note, a.compare, a.compare_note,
+                  a.attacks, a.attacks_note)
     out = a.out or Path(a.model) / "MODEL_CARD.md"
     out.write_text(text)
     print(f"wrote {out}")

@@ -106,7 +106,7 @@ def markdown(table: dict[str, dict], model_auc: dict[str, float | None] | None =
     head = "| source | probe AUC (trivial features only) | strongest single cue | no face: real / fake |"
     sep = "|---|---|---|---|"
     if model_auc is not None:
-        head = head[:-1] + " model AUC |"
+        head += " model AUC |"
         sep += "---|"
     lines = [head, sep]
     for s, r in table.items():
