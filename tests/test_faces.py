@@ -126,3 +126,28 @@ def test_astronaut_face_centre_constant_matches_the_photo():
     # ... and be what its comment says: the centre of MTCNN's box on the upright photo.
     face = get_face_finder("mtcnn").detect(astronaut())[0]
     assert abs(face.x + face.w / 2 - x) <= 3 and abs(face.y + face.h / 2 - y) <= 3, face
+
+
+def test_concurrent_callers_get_their_own_copy_of_the_networks_and_the_same_faces(astronaut, hopper):
+    import threading
+
+    from detector.inference.faces import MtcnnFaceFinder
+
+    finder = MtcnnFaceFinder(lanes=2)
+    want = [[f.as_list() for f in finder.detect(im)] for im in (astronaut, hopper)]
+    assert finder.n_lanes == 1  # one caller at a time needs one copy
+    with finder._lane():  # the first copy is busy: the next caller gets a second one
+        got = finder.detect_many([astronaut, hopper])
+    assert finder.n_lanes == 2 and [[f.as_list() for f in fs] for fs in got] == want
+    results = []
+
+    def find():
+        for _ in range(3):
+            results.append([[f.as_list() for f in fs] for fs in finder.detect_many([astronaut, hopper])])
+
+    threads = [threading.Thread(target=find) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [want] * 9 and finder.n_lanes == 2  # never more copies than allowed

@@ -3,8 +3,8 @@
 It gives the same numbers as Detector.analyze (the web apps' call; a test pins the two together)
 but is organised for throughput rather than for one upload:
 
-* decoding, face finding and the model overlap: threads decode files ahead, one thread finds
-  the faces of a group of images in one batched MTCNN pass (Detector.find_crops_many, the same
+* decoding, face finding and the model overlap: threads decode files ahead, two threads find
+  the faces of groups of images, each group in one batched MTCNN pass (Detector.find_crops_many, the same
   faces each image gets alone), and the face crops of the whole group go through *one* model
   call (Detector.score) while the next group's faces are found;
 * heatmaps are off unless asked for (``--heatmaps``, or the HTML report, which shows them):
@@ -51,7 +51,8 @@ class ScanOptions:
     cam_method: str | None = None  # None = no heatmaps (fastest)
     opacity: float = 0.5  # heatmap strength in the overlay thumbnails
     batch: int = 32  # face crops per model call
-    workers: int = 2  # decode/face-finding threads
+    workers: int = 2  # decode threads
+    finders: int = 2  # face-finding threads (each takes its own copy of MTCNN's networks)
     frames: int = VIDEO_FRAMES  # video: frames sampled per video
     stride: int | None = None  # video: every stride-th frame (default: spread evenly)
     top_k: int = VIDEO_TOP_K  # video: P(fake) = mean of the top-k frame scores
@@ -170,12 +171,13 @@ class Scanner:
     Three stages overlap, each on its own thread(s), so none waits for the others on two cores:
 
     1. ``workers`` threads decode files (the JPEG decoder releases the GIL);
-    2. one thread finds the faces of a *group* of decoded images at once
+    2. ``finders`` threads each find the faces of a *group* of decoded images at once
        (:meth:`Detector.find_crops_many`: MTCNN's networks run once for the group, every image
-       still gets the faces it gets alone);
+       still gets the faces it gets alone; each thread uses its own copy of the networks);
     3. the calling thread scores all crops of a group in one model call and assembles the records.
 
-    While group ``g`` is scored, group ``g + 1``'s faces are found and group ``g + 2`` decoded.
+    While group ``g`` is scored, the next ``finders`` groups' faces are found and the one after
+    is decoded; records still come out in file order.
     """
 
     def __init__(self, detector, options: ScanOptions | None = None):
@@ -323,12 +325,13 @@ class Scanner:
         """Records in the order of ``files``."""
         segments = self._segments(files)
         queue: deque[tuple[str, list[Path], Future | None]] = deque()
+        finders = max(1, self.opts.finders)
         with ThreadPoolExecutor(max(1, self.opts.workers), thread_name_prefix="fdet-decode") as decode, \
-                ThreadPoolExecutor(1, thread_name_prefix="fdet-faces") as finder:
+                ThreadPoolExecutor(finders, thread_name_prefix="fdet-faces") as finder:
 
             def fill() -> None:
-                # Two image groups ahead of the one being scored: one in face finding, one decoding.
-                while sum(kind == "images" for kind, _, _ in queue) < 3:
+                # Image groups ahead of the one being scored: one per face-finding thread, one decoding.
+                while sum(kind == "images" for kind, _, _ in queue) < 2 + finders:
                     seg = next(segments, None)
                     if seg is None:
                         return

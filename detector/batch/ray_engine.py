@@ -195,8 +195,8 @@ def init_ray(opts: RayOptions) -> float:
     return time.perf_counter() - t
 
 
-def build_dataset(paths: list[str], opts: RayOptions, cluster_cpus: float):
-    """The paths in blocks, mapped by the actor pool to record tables."""
+def build_dataset(paths: list[str], opts: RayOptions, cluster_cpus: float, actor: type = None):
+    """The paths in blocks, mapped by the pool of ``actor`` (default :class:`ScanActor`) to record tables."""
     import pyarrow as pa
     import ray.data
 
@@ -205,7 +205,7 @@ def build_dataset(paths: list[str], opts: RayOptions, cluster_cpus: float):
     per_block = max(1, min(opts.block_files, math.ceil(len(paths) / (2 * actors))))
     blocks = [pa.table({"path": paths[i:i + per_block]}) for i in range(0, len(paths), per_block)]
     ds = ray.data.from_arrow(blocks)
-    ds = ds.map_batches(ScanActor, batch_size=None, batch_format="numpy",
+    ds = ds.map_batches(actor or ScanActor, batch_size=None, batch_format="numpy",
                         compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=opts.cpus_per_actor,
                         fn_constructor_kwargs={"model_dir": opts.model_dir, "face_finder": opts.face_finder,
                                                "scan": opts.scan})

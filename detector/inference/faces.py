@@ -29,6 +29,9 @@ The crop is a square of side ``margin * max(w, h)`` centred on the box, slid ins
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import queue
 import threading
 from dataclasses import dataclass, field
 
@@ -36,6 +39,8 @@ import cv2
 import numpy as np
 
 from ..config import FACE_FINDERS, MIN_FACE, CropConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -117,13 +122,19 @@ def _shrink(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 
 
 class MtcnnFaceFinder:
-    """MTCNN with a shrink-first policy; thread-safe (the networks are not re-entrant)."""
+    """MTCNN with a shrink-first policy; thread-safe.
+
+    The networks are not re-entrant, so each call takes a *lane* -- one copy of MTCNN's three
+    networks -- for itself.  With the TF Lite engine up to ``lanes`` copies are made, on demand,
+    so that that many threads (the web app's concurrent requests, the batch scan's face-finding
+    threads) find faces at once; the weights are ~0.5 MB, a copy costs ~0.5 s when first needed.
+    """
 
     name = "mtcnn"
     MTCNN_ENGINES = ("tflite", "graph", "eager")  # how its three networks run (detector.inference.mtcnn_nets)
 
     def __init__(self, det_max_side: int = 320, min_confidence: float = 0.9, min_face: int = MIN_FACE,
-                 mtcnn_engine: str = "tflite"):
+                 mtcnn_engine: str = "tflite", lanes: int = 2):
         from mtcnn import MTCNN  # heavy import, only when used
 
         if mtcnn_engine not in self.MTCNN_ENGINES:
@@ -136,10 +147,48 @@ class MtcnnFaceFinder:
         # The TF Lite engine finds faces of many images in few network calls (canonical: the same
         # faces as one image alone); the reference engines call the library one image at a time.
         self._batched = BatchedMtcnn(self._mtcnn) if self.mtcnn_engine == "tflite" else None
+        self.max_lanes = max(1, lanes) if self._batched is not None else 1
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
+        self._idle.put(self._batched)
+        self.n_lanes = 1
+        self._grow = threading.Lock()
         self.det_max_side = det_max_side
         self.min_confidence = min_confidence
         self.min_face = min_face
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _new_lane():
+        from mtcnn import MTCNN
+
+        from .mtcnn_nets import BatchedMtcnn, speed_up
+
+        mtcnn = MTCNN(device="CPU:0")
+        if speed_up(mtcnn, "tflite") != "tflite":
+            raise RuntimeError("the installed mtcnn does not have the expected layout")
+        return BatchedMtcnn(mtcnn)
+
+    @contextlib.contextmanager
+    def _lane(self):
+        """An idle copy of the networks (:class:`~detector.inference.mtcnn_nets.BatchedMtcnn`), a new one if allowed."""
+        try:
+            lane = self._idle.get_nowait()
+        except queue.Empty:
+            lane = None
+            with self._grow:
+                if self.n_lanes < self.max_lanes:
+                    try:
+                        lane = self._new_lane()
+                        self.n_lanes += 1
+                    except Exception as exc:  # noqa: BLE001 - fewer lanes is slower, not wrong
+                        log.warning("a second copy of MTCNN could not be made (%s); sharing one.", exc)
+                        self.max_lanes = self.n_lanes
+            if lane is None:
+                lane = self._idle.get()
+        try:
+            yield lane
+        finally:
+            self._idle.put(lane)
 
     @property
     def networks(self) -> list:
@@ -180,16 +229,17 @@ class MtcnnFaceFinder:
         """MTCNN's answer per image: its JSON rows, None for "it raised: no face", or the unexpected error."""
         if not smalls:
             return []
-        with self._lock:
-            if self._batched is None:
+        if self._batched is None:
+            with self._lock:
                 return [self._library_call(s) for s in smalls]
+        with self._lane() as batched:
             try:
-                return self._batched(smalls)
+                return batched(smalls)
             except Exception:  # noqa: BLE001 - one image at a time, so one odd image cannot sink the others
                 out: list[list[dict] | None | Exception] = []
                 for s in smalls:
                     try:
-                        out.append(self._batched([s])[0])
+                        out.append(batched([s])[0])
                     except (ValueError, IndexError):
                         out.append(None)
                     except Exception as exc:  # noqa: BLE001 - handed to the caller, per image
