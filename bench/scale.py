@@ -10,7 +10,7 @@ enough to be timed apart from its start-up):
 * ``local`` -- the local engine (``detector.batch.local_engine.Scanner``, heatmaps off) in one
   process: ``startup_s`` from launching the process to the detector loaded; ``crops_per_s`` over
   the files after a warm-up of 8; ``cores_used`` = its CPU seconds / wall seconds;
-* ``ray_N`` -- ``detector.batch.ray_engine`` with N actors of one CPU each on a local Ray:
+* ``ray_N`` -- ``detector.batch.ray_engine`` with N actors sharing the machine's CPUs on a local Ray:
   ``startup_s`` = ``ray.init`` + the time until the first actor has the detector loaded and takes
   its first block; ``crops_per_s`` = crops / (end of the last block - start of the first), so Ray's
   scheduling, block hand-over and result transfer count and model loading does not;
@@ -134,8 +134,10 @@ def ray_worker(files: list[str], actors: int, spawned_at: float) -> dict[str, An
     from detector.batch import ray_engine
     from detector.batch.local_engine import ScanOptions
 
-    opts = ray_engine.RayOptions(actors=actors, cpus_per_actor=1.0, progress=False,
-                                 scan=ray_engine.scan_options_dict(ScanOptions()))
+    # The machine's CPUs shared out: one actor has all of them, as the local engine does.
+    cpus_per_actor = max(1, (os.cpu_count() or 1) // actors)
+    opts = ray_engine.RayOptions(actors=actors, cpus_per_actor=float(cpus_per_actor), progress=False,
+                                 scan=ray_engine.scan_options_dict(ScanOptions(finders=cpus_per_actor)))
     import_s = time.time() - spawned_at
     init_s = ray_engine.init_ray(opts)
     ray_engine.configure_progress(False)
@@ -161,7 +163,7 @@ def ray_worker(files: list[str], actors: int, spawned_at: float) -> dict[str, An
         a["busy_s"] += b["t_end"] - b["t_start"]
         a["cpu_s"] += b["cpu_s"]
     cpu = sum(a["cpu_s"] for a in per_actor.values())
-    return {"actors": n_actors, "cluster_cpus": cpus, "import_s": round(import_s, 2), "ray_init_s": round(init_s, 2),
+    return {"actors": n_actors, "cpus_per_actor": cpus_per_actor, "cluster_cpus": cpus, "import_s": round(import_s, 2), "ray_init_s": round(init_s, 2),
             "first_block_after_s": round(first - t0, 2), "startup_s": round(init_s + first - t0, 2),
             "files": len(rows), "blocks": len(blocks), "face_crops": crops, "seconds": round(span, 2),
             "end_to_end_s": round(done - t0, 2), "crops_per_s": round(crops / span, 1),

@@ -257,3 +257,38 @@ def test_tf_lite_threads_follow_omp_num_threads_as_ray_sets_it_per_actor(monkeyp
     for unusable in ("", "0", "many"):
         monkeypatch.setenv("OMP_NUM_THREADS", unusable)
         assert default_threads() == max(1, min(4, os.cpu_count() or 1))
+
+
+class CrashOnName(ray_engine.ScanActor):
+    """An actor whose process dies on any block holding a file named crash*: a decoder that segfaults.
+
+    It loads no detector: this pool tests what the engine does with lost blocks, not the model.
+    """
+
+    def __init__(self, model_dir, face_finder, scan):
+        pass
+
+    def __call__(self, batch):
+        paths = [str(p) for p in batch["path"]]
+        if any(Path(p).name.startswith("crash") for p in paths):
+            os._exit(1)
+        return ray_engine.rows_table([ray_engine.record_row(ScanRecord(p, "image", 0.1, "real", message="fine"))
+                                      for p in paths])
+
+
+@pytest.mark.slow
+def test_a_file_that_kills_its_worker_costs_only_its_own_record(ray_session):
+    import sys
+
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    paths = ["a.jpg", "crash.jpg", "b.jpg", "c.jpg"]  # two blocks: [a, crash] and [b, c]
+    out = io.StringIO()
+    opts = ray_engine.RayOptions(actors=1, retries=0, progress=False)  # no retry: each death costs a restart
+    result = ray_engine.run(paths, opts, "json", None, out, actor=CrashOnName)
+    got = by_path(out.getvalue())
+    assert got.keys() == set(paths)
+    assert all(got[p]["label"] == "real" and got[p]["error"] is None for p in ("a.jpg", "b.jpg", "c.jpg"))
+    assert got["crash.jpg"]["label"] is None and "died (1 attempt;" in got["crash.jpg"]["error"]
+    assert result.counts["files"] == 4 and result.counts["errors"] == 1

@@ -326,6 +326,7 @@ class Scanner:
         segments = self._segments(files)
         queue: deque[tuple[str, list[Path], Future | None]] = deque()
         finders = max(1, self.opts.finders)
+        self.det.finder.ensure_lanes(finders)
         with ThreadPoolExecutor(max(1, self.opts.workers), thread_name_prefix="fdet-decode") as decode, \
                 ThreadPoolExecutor(finders, thread_name_prefix="fdet-faces") as finder:
 

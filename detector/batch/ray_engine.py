@@ -33,7 +33,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ class RayOptions:
     actors: int | None = None  # detector copies in the pool (None: one per ``cpus_per_actor`` CPUs of the cluster)
     cpus_per_actor: float = 1.0  # CPUs each actor reserves (its TF Lite threads follow: OMP_NUM_THREADS)
     block_files: int = BLOCK_FILES
+    retries: int = 2  # a block whose worker process dies is retried this often, then its files one by one
     model_dir: str | None = None
     face_finder: str | None = None
     progress: bool = True
@@ -195,18 +196,26 @@ def init_ray(opts: RayOptions) -> float:
     return time.perf_counter() - t
 
 
-def build_dataset(paths: list[str], opts: RayOptions, cluster_cpus: float, actor: type = None):
+LOST = ("This file could not be analysed: the worker process scoring it died ({tries}; the file may crash "
+        "a decoder); it was skipped.")
+
+
+def build_dataset(paths: list[str], opts: RayOptions, cluster_cpus: float, actor: type | None = None,
+                  block_files: int | None = None):
     """The paths in blocks, mapped by the pool of ``actor`` (default :class:`ScanActor`) to record tables."""
     import pyarrow as pa
     import ray.data
 
     actors = opts.actors or max(1, int(cluster_cpus // max(opts.cpus_per_actor, 1e-9)))
     # Enough blocks that every actor has work, none so large that the last one finishes alone.
-    per_block = max(1, min(opts.block_files, math.ceil(len(paths) / (2 * actors))))
+    per_block = max(1, min(block_files or opts.block_files, math.ceil(len(paths) / (2 * actors))))
     blocks = [pa.table({"path": paths[i:i + per_block]}) for i in range(0, len(paths), per_block)]
     ds = ray.data.from_arrow(blocks)
+    # A worker process that dies (a decoder crash) is restarted and its block retried ``retries`` times;
+    # after that the block is given up (DataContext.max_errored_blocks) and run() deals with its files.
     ds = ds.map_batches(actor or ScanActor, batch_size=None, batch_format="numpy",
                         compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=opts.cpus_per_actor,
+                        max_restarts=-1, max_task_retries=opts.retries,
                         fn_constructor_kwargs={"model_dir": opts.model_dir, "face_finder": opts.face_finder,
                                                "scan": opts.scan})
     return ds, actors
@@ -219,86 +228,118 @@ def configure_progress(progress: bool) -> None:
     ctx.enable_progress_bars = progress
     ctx.enable_operator_progress_bars = progress
     ctx.print_on_execution_start = progress
+    ctx.max_errored_blocks = -1  # a lost block must not end the job: its files are scanned again, one by one
     if not progress:
         logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
+class _Output:
+    """Where record tables go: JSON lines or CSV on ``out`` (and DIR/records-*.jsonl), or Parquet files in DIR."""
+
+    def __init__(self, out_format: str, out_dir: Path | None, out):
+        self.format, self.dir, self.out = out_format, out_dir, out
+        self.sink = self.writer = None
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        if out_dir is not None and out_format == "json":
+            name = time.strftime("records-%Y%m%d-%H%M%S") + f"-{os.getpid()}.jsonl"
+            self.sink = open(out_dir / name, "a", encoding="utf-8", errors=NAME_ERRORS)  # noqa: SIM115 - close()
+        if out_format == "csv":
+            if hasattr(out, "reconfigure"):
+                out.reconfigure(errors=NAME_ERRORS)
+            self.writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
+            self.writer.writeheader()
+
+    def write(self, table, tag: str = "driver") -> None:
+        """One table of records; Parquet tables from the driver (missing and lost files) get their own file."""
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, self.dir / f"{tag}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.parquet")
+            return
+        lines = table.column("record").to_pylist()
+        if self.writer is not None:
+            for line in lines:
+                d = json.loads(line)
+                self.writer.writerow(ScanRecord(d["path"], d["kind"], d["p_fake"], d["label"], error=d["error"],
+                                                n_faces_override=d["n_faces"]).csv_row())
+        else:
+            self.out.write("".join(line + "\n" for line in lines))
+        self.out.flush()
+        if self.sink is not None:
+            self.sink.write("".join(line + "\n" for line in lines))
+            self.sink.flush()
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+
+
+def _score(paths: list[str], opts: RayOptions, result: RunResult, output: _Output, t0: float,
+           actor: type | None, block_files: int | None = None) -> set[str]:
+    """One pass of the actor pool over ``paths``; the paths it returned records for."""
+    import pyarrow.parquet as pq
+
+    ds, result.actors = build_dataset(paths, opts, result.cluster_cpus, actor, block_files)
+    produced: set[str] = set()
+    if output.format == "parquet":  # written by the workers; read back for the summary
+        before = set(output.dir.glob("*.parquet"))
+        ds.write_parquet(str(output.dir))
+        for f in sorted(set(output.dir.glob("*.parquet")) - before):
+            table = pq.read_table(f, columns=["path", "kind", "label", "error", "n_faces", "crops"])
+            result.add(table)
+            produced.update(table.column("path").to_pylist())
+        return produced
+    for table in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+        output.write(table)
+        if result.first_record_s is None:
+            result.first_record_s = time.perf_counter() - t0
+        result.add(table)
+        produced.update(table.column("path").to_pylist())
+    return produced
+
+
 def run(paths: list[str], opts: RayOptions, out_format: str, out_dir: Path | None, stdout=None,
-        driver_records: list[ScanRecord] = ()) -> RunResult:
+        driver_records: list[ScanRecord] = (), actor: type | None = None) -> RunResult:
     """Score ``paths`` on Ray; JSON lines / CSV rows to ``stdout`` (and ``out_dir``), or Parquet into ``out_dir``.
 
-    ``driver_records`` (paths that do not exist) are written first, through the same output.
+    ``driver_records`` (paths that do not exist) are written first, through the same output.  Files
+    whose block was lost (its worker process died ``retries + 1`` times) are scanned again one per
+    block, so one crashing file cannot take its neighbours with it; a file lost again gets an
+    error record.  ``actor`` replaces :class:`ScanActor` (the benchmark's timed actor, tests).
     """
-    import pyarrow.parquet as pq
     import ray
 
     result = RunResult()
     result.startup_s = init_ray(opts)
     configure_progress(opts.progress)
     result.cluster_cpus = float(ray.cluster_resources().get("CPU", 1.0))
-    tables = []
-    if driver_records:
-        tables.append(rows_table([record_row(r) for r in driver_records]))
+    output = _Output(out_format, out_dir, stdout or sys.stdout)
     t0 = time.perf_counter()
-    if out_format == "parquet":
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for table in tables:
-            pq.write_table(table, out_dir / time.strftime(f"missing-%Y%m%d-%H%M%S-{os.getpid()}.parquet"))
+    try:
+        if driver_records:
+            table = rows_table([record_row(r) for r in driver_records])
+            output.write(table, "missing")
             result.add(table)
-        if paths:
-            ds, result.actors = build_dataset(paths, opts, result.cluster_cpus)
-            before = set(out_dir.glob("*.parquet"))
-            ds.write_parquet(str(out_dir))
-            for f in sorted(set(out_dir.glob("*.parquet")) - before):
-                result.add(pq.read_table(f, columns=["kind", "label", "error", "n_faces", "crops"]))
-    else:
-        if paths:
-            ds, result.actors = build_dataset(paths, opts, result.cluster_cpus)
-            tables = _chain(tables, ds.iter_batches(batch_size=None, batch_format="pyarrow"))
-        for table in _write(tables, out_format, out_dir, stdout or sys.stdout):
-            if result.first_record_s is None:
-                result.first_record_s = time.perf_counter() - t0
+        todo = list(paths)
+        for attempt in range(2):
+            if not todo:
+                break
+            produced = _score(todo, opts, result, output, t0, actor, block_files=1 if attempt else None)
+            todo = [p for p in todo if p not in produced]
+            if todo and not attempt:
+                log.warning("%d files were lost with their block (its worker stopped); scanning them one by one.",
+                            len(todo))
+        if todo:
+            n = opts.retries + 1
+            message = LOST.format(tries=f"{n} attempt" + ("s" if n > 1 else ""))
+            table = rows_table([record_row(error_record(p, message)) for p in todo])
+            output.write(table, "lost")
             result.add(table)
+    finally:
+        output.close()
     result.seconds = time.perf_counter() - t0
     return result
-
-
-def _chain(first: list, rest: Iterable) -> Iterator:
-    yield from first
-    yield from rest
-
-
-def _write(tables: Iterable, out_format: str, out_dir: Path | None, out) -> Iterator:
-    """The record tables as they arrive, each row written to ``out`` (and the JSON-lines file) first."""
-    sink = None
-    if out_dir is not None and out_format == "json":
-        out_dir.mkdir(parents=True, exist_ok=True)
-        name = time.strftime("records-%Y%m%d-%H%M%S") + f"-{os.getpid()}.jsonl"
-        sink = open(out_dir / name, "a", encoding="utf-8", errors=NAME_ERRORS)  # noqa: SIM115 - closed below
-    writer = None
-    if out_format == "csv":
-        if hasattr(out, "reconfigure"):
-            out.reconfigure(errors=NAME_ERRORS)
-        writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
-        writer.writeheader()
-    try:
-        for table in tables:
-            lines = table.column("record").to_pylist()
-            if writer is not None:
-                for line in lines:
-                    d = json.loads(line)
-                    writer.writerow(ScanRecord(d["path"], d["kind"], d["p_fake"], d["label"], error=d["error"],
-                                               n_faces_override=d["n_faces"]).csv_row())
-            else:
-                out.write("".join(line + "\n" for line in lines))
-            out.flush()
-            if sink is not None:
-                sink.write("".join(line + "\n" for line in lines))
-                sink.flush()
-            yield table
-    finally:
-        if sink is not None:
-            sink.close()
 
 
 def shutdown() -> None:

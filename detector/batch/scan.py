@@ -108,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=32,
                    help="face crops per model call (default 32); faces are found for batch/2 images at a time")
     p.add_argument("--workers", type=int, default=2, help="threads decoding images, per process (default 2)")
-    p.add_argument("--finders", type=int, default=2,
-                   help="threads finding faces, per process, each with its own copy of MTCNN (default 2)")
+    p.add_argument("--finders", type=int, default=None,
+                   help="threads finding faces, per process, each with its own copy of MTCNN (default 2; "
+                        "--engine ray: one per CPU of an actor)")
     ray = p.add_argument_group("Ray engine (--engine ray)")
     ray.add_argument("--address", metavar="ADDR",
                      help="join this Ray cluster ('auto': the one this machine belongs to; HOST:PORT: its head); "
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None, detector=None) -> int:
     if a.out is not None and a.out.exists() and not a.out.is_dir():
         parser.error(f"--out {a.out} exists and is not a folder")  # found now, not after the whole scan
     for name in ("frames", "top_k", "batch", "workers", "finders"):
-        if getattr(a, name) < 1:
+        if getattr(a, name) is not None and getattr(a, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if a.stride is not None and a.stride < 1:
         parser.error("--stride must be at least 1")
@@ -196,8 +197,8 @@ def main(argv: list[str] | None = None, detector=None) -> int:
 
     html = a.format == "html"
     options = ScanOptions(cam_method=a.cam if (a.heatmaps or html) else None, opacity=a.opacity, batch=a.batch,
-                          workers=a.workers, finders=a.finders, frames=a.frames, stride=a.stride, top_k=a.top_k,
-                          thumbnails=html,
+                          workers=a.workers, finders=a.finders or 2, frames=a.frames, stride=a.stride,
+                          top_k=a.top_k, thumbnails=html,
                           timeline_dir=a.out / "timelines" if a.timeline else None)
     scanner = Scanner(detector, options)
 
@@ -308,7 +309,8 @@ def main_ray(a: argparse.Namespace, files: list[Path], missing: list[str]) -> in
         return EXIT_USAGE
 
     options = ScanOptions(cam_method=a.cam if a.heatmaps else None, opacity=a.opacity, batch=a.batch,
-                          workers=a.workers, finders=a.finders, frames=a.frames, stride=a.stride, top_k=a.top_k)
+                          workers=a.workers, finders=a.finders or max(1, round(a.cpus_per_actor)), frames=a.frames,
+                          stride=a.stride, top_k=a.top_k)
     opts = ray_engine.RayOptions(address=a.address, actors=a.actors, cpus_per_actor=a.cpus_per_actor,
                                  model_dir=None if a.model_dir is None else str(Path(a.model_dir).resolve()),
                                  face_finder=a.face_finder, progress=a.progress,

@@ -157,6 +157,12 @@ class MtcnnFaceFinder:
         self.min_face = min_face
         self._lock = threading.Lock()
 
+    def ensure_lanes(self, n: int) -> None:
+        """Allow at least ``n`` copies of the networks (one per thread that will find faces at once)."""
+        if self._batched is not None:
+            with self._grow:
+                self.max_lanes = max(self.max_lanes, n)
+
     @staticmethod
     def _new_lane():
         from mtcnn import MTCNN
@@ -324,6 +330,9 @@ class HaarFaceFinder:
 
     def detect_many(self, images: list[np.ndarray]) -> list[list[FaceBox]]:
         return [self.detect(im) for im in images]
+
+    def ensure_lanes(self, n: int) -> None:
+        """One cascade serves every thread (under its lock): nothing to add."""
 
     def detect_each(self, images: list[np.ndarray]) -> list[list[FaceBox] | Exception]:
         out: list[list[FaceBox] | Exception] = []
