@@ -18,6 +18,8 @@ enough to be timed apart from its start-up):
   ``overhead_vs_local`` = 1 - crops_per_s / local's;
 * ``records_identical`` -- every file's record from each Ray run equals the local one, key for key,
   probabilities to 1e-4;
+* ``driver`` -- what the Ray driver can do alone: list files (the shared dataset's folder), stream
+  JSON lines, write Parquet (rows per second; one process);
 * ``predict_only`` -- the classifier alone, batches of 32: the shipped TF Lite forward pass
   (probability plus features and gradients for heatmaps) against a predict-only TF Lite conversion
   of ``detector.inference.forward.predict_function`` made here (same probabilities to 1e-5?).
@@ -172,6 +174,45 @@ def ray_worker(files: list[str], actors: int, spawned_at: float) -> dict[str, An
             "records": {r["path"]: json.loads(r["record"]) for r in rows}}
 
 
+def driver_limits(folder: Path | None, rows: int = 100_000) -> dict[str, Any]:
+    """What the Ray driver itself can do per second: list files, stream JSON lines, write Parquet.
+
+    The driver lists every file before the scan starts and, for JSON lines and CSV, writes every
+    record; Parquet is written by the workers (measured here as one process's rate, for scale).
+    """
+    import io
+
+    from detector.batch import ray_engine
+    from detector.batch.local_engine import collect_files
+    from detector.batch.records import ScanRecord
+
+    out: dict[str, Any] = {}
+    if folder is not None and folder.is_dir():
+        t = time.perf_counter()
+        files, _ = collect_files([folder])
+        out["list_files_per_s"] = round(len(files) / (time.perf_counter() - t))
+        out["listed_files"] = len(files)
+    face = {"box": [10, 20, 30, 40], "p_fake": 0.1234, "label": "real", "detector_score": 0.9987}
+    recs = [ray_engine.record_row(ScanRecord(f"/archive/{i:08d}.jpg", "image", 0.1234, "real", [face],
+                                             "1 face found: likely REAL (P(fake) = 0.12).")) for i in range(rows)]
+    table = ray_engine.rows_table(recs)
+    sink = io.StringIO()
+    t = time.perf_counter()
+    output = ray_engine._Output("json", None, sink)
+    for start in range(0, rows, 256):
+        output.write(table.slice(start, 256))
+    out["json_lines_per_s"] = round(rows / (time.perf_counter() - t))
+    out["json_bytes_per_record"] = round(len(sink.getvalue()) / rows)
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        pq.write_table(table, Path(tmp) / "x.parquet")
+        out["parquet_rows_per_s"] = round(rows / (time.perf_counter() - t))
+        out["parquet_bytes_per_record"] = round((Path(tmp) / "x.parquet").stat().st_size / rows)
+    return out
+
+
 # ---------------------------------------------------------------------------- the parent
 
 
@@ -235,6 +276,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             identical[name] = recs.keys() == local["records"].keys() and all(
                 same_record(recs[p], local["records"][p]) for p in recs)
     local.pop("records")
+    from .common import SHARED_FACES
+
+    report["driver"] = driver_limits(SHARED_FACES if SHARED_FACES.is_dir() and not args.quick else None,
+                                     rows=2_000 if args.quick else 100_000)
     load_end = machine_load()
     report["records_identical"] = identical
     report["predict_only"] = local.pop("predict_only")
@@ -249,7 +294,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "model": local.pop("model"), "ray": _ray_version(),
     }
     return {k: report[k] for k in ("meta", "targets", "records_identical", "local", *[f"ray_{n}" for n in args.actors],
-                                   "predict_only")}
+                                   "predict_only", "driver")}
 
 
 def _ray_version() -> str | None:

@@ -219,10 +219,13 @@ def test_manifests_list_files_relative_to_themselves(media, tmp_path):
 
     shutil.copy(media / "astronaut.jpg", tmp_path / "astronaut.jpg")
     (tmp_path / "list.csv").write_text("path,label\nastronaut.jpg,real\n" f"{media / 'coffee.jpg'},real\nnope.jpg,x\n")
-    pq.write_table(pa.table({"path": ["astronaut.jpg", str(media / "sub")]}), tmp_path / "list.parquet")
-    files, missing = scan.collect_files([tmp_path / "list.csv", tmp_path / "list.parquet"])
-    assert files == [tmp_path / "astronaut.jpg", media / "coffee.jpg", media / "sub" / VIDEO, media / "sub" / "hopper.png"]
-    assert missing == [str(tmp_path / "nope.jpg")]
+    pq.write_table(pa.table({"path": ["astronaut.jpg", str(media / "sub" / "hopper.png")]}), tmp_path / "list.parquet")
+    files, missing = scan.collect_files([tmp_path / "list.csv", tmp_path / "list.parquet", media / "sub"])
+    # each file once; a manifest's entries are not looked up on disk: the loader reports nope.jpg
+    assert files == [tmp_path / "astronaut.jpg", media / "coffee.jpg", tmp_path / "nope.jpg", media / "sub" / "hopper.png",
+                     media / "sub" / VIDEO]
+    assert missing == []
+    assert scan.collect_files([tmp_path / "nothing-here"]) == ([], [str(tmp_path / "nothing-here")])
     (tmp_path / "bad.csv").write_text("file\nastronaut.jpg\n")
     with pytest.raises(scan.ManifestError, match="no 'path' column"):
         scan.collect_files([tmp_path / "bad.csv"])
