@@ -295,3 +295,23 @@ def test_a_file_that_kills_its_worker_costs_only_its_own_record(ray_session):
     assert all(got[p]["label"] == "real" and got[p]["error"] is None for p in ("a.jpg", "b.jpg", "c.jpg"))
     assert got["crash.jpg"]["label"] is None and "died (1 attempt;" in got["crash.jpg"]["error"]
     assert result.counts["files"] == 4 and result.counts["errors"] == 1
+
+
+def test_csv_rows_from_the_ray_engine_are_the_local_rows(tmp_path):
+    from detector.batch.records import CSV_FIELDS
+
+    recs = [ScanRecord("a.jpg", "image", 0.123449, "real", [{"box": [1, 2, 3, 4], "p_fake": 0.1234}], "ok"),
+            ScanRecord("b.mp4", "video", 0.98765, "fake", [], "ok", n_faces_override=2),
+            ScanRecord("c.jpg", "image", message="bad", error="The file is empty.")]
+    out = io.StringIO()
+    output = ray_engine._Output("csv", None, out)
+    output.write(ray_engine.rows_table([ray_engine.record_row(r) for r in recs]))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == ",".join(CSV_FIELDS)
+    local = io.StringIO()
+    import csv
+
+    writer = csv.DictWriter(local, fieldnames=CSV_FIELDS, lineterminator="\n")
+    for r in recs:
+        writer.writerow(r.csv_row())
+    assert lines[1:] == local.getvalue().splitlines()
