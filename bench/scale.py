@@ -15,7 +15,9 @@ enough to be timed apart from its start-up):
   its first block; ``crops_per_s`` = crops / (end of the last block - start of the first), so Ray's
   scheduling, block hand-over and result transfer count and model loading does not;
   ``cores_used`` = the actors' CPU seconds over that span (2 actors on 2 cores: ~2 if both work);
-  ``overhead_vs_local`` = 1 - crops_per_s / local's;
+  ``overhead_vs_local`` = 1 - crops_per_s / local's, and ``overhead_per_cpu_s_vs_local`` the same
+  per CPU-second (``crops_per_cpu_s``): what Ray itself costs, apart from the share of a busy
+  machine's CPU each run happened to get;
 * ``records_identical`` -- every file's record from each Ray run equals the local one, key for key,
   probabilities to 1e-4;
 * ``driver`` -- what the Ray driver can do alone: list files (the shared dataset's folder), stream
@@ -92,7 +94,7 @@ def local_worker(files: list[str], spawned_at: float) -> dict[str, Any]:
     return {"startup_s": round(startup, 2), "files": len(records), "face_crops": scanner.n_crops,
             "seconds": round(wall, 2), "crops_per_s": round(scanner.n_crops / wall, 1),
             "images_per_s": round(len(records) / wall, 1), "cpu_s": round(cpu, 2), "cores_used": round(cpu / wall, 2),
-            "model": det.model_info(), "predict_only": predict_only(det),
+            "crops_per_cpu_s": round(scanner.n_crops / cpu, 1), "model": det.model_info(), "predict_only": predict_only(det),
             "records": {r.path: r.to_dict() for r in records}}
 
 
@@ -170,7 +172,7 @@ def ray_worker(files: list[str], actors: int, spawned_at: float) -> dict[str, An
             "files": len(rows), "blocks": len(blocks), "face_crops": crops, "seconds": round(span, 2),
             "end_to_end_s": round(done - t0, 2), "crops_per_s": round(crops / span, 1),
             "images_per_s": round(len(rows) / span, 1), "cpu_s": round(cpu, 2), "cores_used": round(cpu / span, 2),
-            "per_actor": [{k: round(v, 2) for k, v in a.items()} for a in per_actor.values()],
+            "crops_per_cpu_s": round(crops / cpu, 1), "per_actor": [{k: round(v, 2) for k, v in a.items()} for a in per_actor.values()],
             "records": {r["path"]: json.loads(r["record"]) for r in rows}}
 
 
@@ -266,6 +268,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for n in args.actors:
             r = spawn("ray", files_json, tmp, n)
             r["overhead_vs_local"] = round(1 - r["crops_per_s"] / local["crops_per_s"], 3)
+            # the same per CPU-second: what Ray itself costs, whatever share of the CPU each run was given
+            r["overhead_per_cpu_s_vs_local"] = round(1 - r["crops_per_cpu_s"] / local["crops_per_cpu_s"], 3)
             report[f"ray_{n}"] = r
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
