@@ -3,8 +3,10 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
-HOST   ?= 127.0.0.1
-PORT   ?= 7860
+# `make run PORT=8080`, `PORT=8080 make run` and `GRADIO_SERVER_PORT=8080 make run` all choose the port
+# (PORT first); GRADIO_SERVER_NAME or HOST the interface.  A port already in use ends in one sentence.
+HOST   ?= $(or $(GRADIO_SERVER_NAME),127.0.0.1)
+PORT   ?= $(or $(GRADIO_SERVER_PORT),7860)
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
@@ -40,7 +42,7 @@ test: setup-dev browser
 test-fast: setup-dev
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow"
 
-# Re-take docs/screenshot.png (the README's picture) with the real-browser test.
+# Re-take docs/screenshot.png and docs/report.png (the README's pictures) with the real-browser test.
 screenshot: setup-dev browser
 	HF_HUB_OFFLINE=1 FDET_WRITE_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_browser.py
 

@@ -6,13 +6,14 @@ the outer part of the circle inscribed in the crop -- no hard squares, nothing d
 face's square), pasted back where that crop came from in the photo (faces may overlap: the larger
 value wins), coloured with the jet map and blended in proportion to its strength, so areas the
 model ignored keep their own pixels.  Boxes carry a number (the row of the face table), the
-verdict and the probability, in the verdict's colour; captions are kept inside the picture and
-clear of its top-left corner, where image widgets put their own label.  A small legend says what
+verdict and the probability, in the verdict's colour; captions are kept inside the picture, clear
+of its top-left corner (where image widgets put their own label) and clear of one another.  A small legend says what
 the colours mean.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -24,7 +25,9 @@ UNSURE_COLOR = (230, 145, 20)
 NOFACE_COLOR = (110, 110, 120)
 FADE_START = 0.62  # fraction of the crop's inscribed radius where the fade begins (1.0 = the edge)
 LEGEND_TEXT = ("weak", "strong evidence for the verdict")
+LEGEND_SHORT = "strong"  # the right-hand word when the picture is too narrow for the whole phrase
 CORNER_CLEAR = (0.28, 0.09)  # top-left corner kept free of captions: fraction of width, height
+CAPTION_SCALE = 0.62  # OpenCV font scale of a box caption on a 640 px picture (scaled with the picture)
 
 
 @dataclass
@@ -90,21 +93,59 @@ def _scale(shape) -> float:
     return max(shape[:2]) / 640.0
 
 
-def caption_box(box, text_size: tuple[int, int], image_size: tuple[int, int], pad: int) -> tuple[int, int]:
-    """Top-left (x, y) of a caption for ``box``: above it if there is room, else inside its top edge,
-    kept inside the picture and out of its top-left corner (where image widgets draw their label)."""
+def _corner(image_size: tuple[int, int]) -> tuple[int, int]:
+    width, height = image_size
+    return math.ceil(CORNER_CLEAR[0] * width), math.ceil(CORNER_CLEAR[1] * height)
+
+
+def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def caption_box(box, text_size: tuple[int, int], image_size: tuple[int, int], pad: int,
+                taken: list[tuple[int, int, int, int]] | None = None,
+                faces: list[tuple[int, int, int, int]] | None = None) -> tuple[int, int]:
+    """Top-left (x, y) of a caption for ``box``: above it if there is room, else below it or inside its
+    top edge; always inside the picture and out of its top-left corner (where image widgets draw their
+    label).  Where possible it stays clear of the captions already placed (``taken``: x, y, w, h) and
+    of the other faces' boxes (``faces``); in a crowded picture the nearest free place is used."""
     x, y, w, h = box
     tw, th = text_size
     width, height = image_size
-    cx = min(max(0, x), max(0, width - tw))
-    cy = y - th - pad
-    corner_w, corner_h = int(CORNER_CLEAR[0] * width), int(CORNER_CLEAR[1] * height)
-    if cy < 0 or (cx < corner_w and cy < corner_h):
-        cy = y + pad  # inside the box, under its top edge
+    corner_w, corner_h = _corner(image_size)
+
+    def fit(cx: int, cy: int) -> tuple[int, int]:
+        cx = min(max(0, cx), max(0, width - tw))
+        cy = min(max(0, cy), max(0, height - th))
         if cx < corner_w and cy < corner_h:
-            cy = corner_h
-    cy = min(max(0, cy), max(0, height - th))
-    return int(cx), int(cy)
+            cy = min(corner_h, max(0, height - th))
+        return int(cx), int(cy)
+
+    lefts = (x, x + w - tw)  # aligned with the box's left edge, or its right edge
+    tops = (y - th - pad, y + h + pad, y + pad)  # above, below, inside the top edge
+    preferred = [fit(cx, cy) for cy in tops for cx in lefts if cy >= 0 and cy + th <= height]
+    preferred.append(fit(x, y - th - pad if y - th - pad >= 0 else y + pad))
+    others = [f for f in faces or [] if tuple(f) != tuple(box)]
+
+    def free(c: tuple[int, int], avoid_faces: bool) -> bool:
+        rect = (c[0], c[1], tw, th)
+        return not any(_overlaps(rect, t) for t in taken or []) and not (
+            avoid_faces and any(_overlaps(rect, f) for f in others))
+
+    for avoid_faces in (True, False):
+        for c in preferred:
+            if free(c, avoid_faces):
+                return c
+    if taken:  # crowded: the nearest place, on a coarse grid, that covers no other caption
+        step_x, step_y = max(4, tw // 4), max(4, th // 2)
+        grid = {fit(cx, cy) for cy in range(0, max(1, height - th + 1), step_y)
+                for cx in range(0, max(1, width - tw + 1), step_x)}
+        near = sorted(grid, key=lambda c: abs(c[0] - x) + abs(c[1] - (y - th)))
+        for avoid_faces in (True, False):
+            found = next((c for c in near if free(c, avoid_faces)), None)
+            if found is not None:
+                return found
+    return preferred[0]
 
 
 def draw_boxes(rgb: np.ndarray, labels: list[BoxLabel]) -> np.ndarray:
@@ -112,33 +153,49 @@ def draw_boxes(rgb: np.ndarray, labels: list[BoxLabel]) -> np.ndarray:
     out = np.ascontiguousarray(rgb.copy())
     scale = _scale(out.shape)
     thick = max(2, int(round(2 * scale)))
-    font = 0.55 * max(0.7, scale)
-    weight = max(1, int(round(1.4 * max(0.7, scale))))
+    # Captions stay legible when a picture of ~500 px is shown in a column of about that size.
+    font = CAPTION_SCALE * max(0.85, scale)
+    weight = max(1, int(round(1.6 * max(0.85, scale))))
+    taken: list[tuple[int, int, int, int]] = []  # captions placed so far: later ones keep clear of them
+    boxes = [tuple(lab.box) for lab in labels]  # and, where they can, of the other faces
     for lab in labels:
         x, y, w, h = lab.box
         color = lab.color or (FAKE_COLOR if lab.fake else REAL_COLOR)
         cv2.rectangle(out, (x, y), (x + w, y + h), color, thick)
-        (tw, th), base = cv2.getTextSize(lab.text, cv2.FONT_HERSHEY_SIMPLEX, font, weight)
         pad = max(3, thick)
+        size = font
+        (tw, th), base = cv2.getTextSize(lab.text, cv2.FONT_HERSHEY_SIMPLEX, size, weight)
+        if tw + 2 * pad > 0.95 * out.shape[1]:  # a small picture: the caption must still fit across it
+            size = font * 0.95 * out.shape[1] / (tw + 2 * pad)
+            (tw, th), base = cv2.getTextSize(lab.text, cv2.FONT_HERSHEY_SIMPLEX, size, weight)
         bw, bh = tw + 2 * pad, th + base + 2 * pad
-        cx, cy = caption_box(lab.box, (bw, bh), (out.shape[1], out.shape[0]), thick)
+        cx, cy = caption_box(lab.box, (bw, bh), (out.shape[1], out.shape[0]), thick, taken, boxes)
+        taken.append((cx, cy, bw, bh))
         cv2.rectangle(out, (cx, cy), (cx + bw, cy + bh), color, -1)
-        cv2.putText(out, lab.text, (cx + pad, cy + pad + th), cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 255),
+        cv2.putText(out, lab.text, (cx + pad, cy + pad + th), cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255),
                     weight, cv2.LINE_AA)
     return out
 
 
 def legend(width: int, height: int | None = None) -> np.ndarray:
     """A small colour bar saying what the heat means (RGB uint8, ``width`` wide)."""
-    height = height or max(26, width // 9)
-    bar_h = max(6, height // 3)
+    height = height or max(30, width // 9)
+    bar_h = max(6, int(height * 0.32))
     out = np.full((height, width, 3), 255, np.uint8)
     pad = max(4, width // 40)
+    top = max(3, height // 10)
     ramp = np.tile(np.linspace(0, 1, width - 2 * pad, dtype=np.float32)[None, :], (bar_h, 1))
-    out[pad:pad + bar_h, pad:width - pad] = colorize(ramp)
-    font = max(0.33, height / 70.0)
+    out[top:top + bar_h, pad:width - pad] = colorize(ramp)
+    font = max(0.4, height / 58.0)
     lo, hi = LEGEND_TEXT
-    ty = min(height - 3, pad + bar_h + int(16 * font) + 2)
+    # Both words must fit side by side: a narrow picture gets smaller text, and a very narrow one the short form.
+    room = width - 5 * pad  # the words, and a gap between them
+    used = sum(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, font, 1)[0][0] for t in (lo, hi))
+    if used > room:
+        font *= room / used
+        if font < 0.33:
+            hi, font = LEGEND_SHORT, 0.33
+    ty = min(height - max(3, height // 10), top + bar_h + int(22 * font) + 2)
     cv2.putText(out, lo, (pad, ty), cv2.FONT_HERSHEY_SIMPLEX, font, (40, 40, 40), 1, cv2.LINE_AA)
     (tw, _), _ = cv2.getTextSize(hi, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
     cv2.putText(out, hi, (max(pad, width - pad - tw), ty), cv2.FONT_HERSHEY_SIMPLEX, font, (40, 40, 40), 1,
@@ -148,7 +205,7 @@ def legend(width: int, height: int | None = None) -> np.ndarray:
 
 def add_legend(rgb: np.ndarray) -> np.ndarray:
     """``rgb`` with the legend strip appended below it (the photo itself stays uncovered)."""
-    strip = legend(rgb.shape[1], max(28, int(34 * max(0.7, _scale(rgb.shape)))))
+    strip = legend(rgb.shape[1], max(34, int(44 * max(0.8, _scale(rgb.shape)))))
     return np.concatenate([rgb, strip], axis=0)
 
 

@@ -20,7 +20,7 @@ def serve(demo) -> Iterator[str]:
 
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **app.launch_kwargs())
+                **app.launch_kwargs(demo=demo))
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

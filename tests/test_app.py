@@ -16,7 +16,6 @@ from servers import serve
 
 import app
 from detector.config import Limits
-from detector.inference.results import DetectionResult, FaceResult
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +87,24 @@ def test_detect_with_heatmaps_off_returns_no_heatmap(client, tmp_path, astronaut
 def test_detect_on_a_photo_without_face_says_so(client, tmp_path, no_face):
     res = _detect(client, _save(tmp_path, "coffee.jpg", no_face))
     assert res["error"] is None
-    assert res["face_found"] is False
-    assert "no face" in res["message"].lower()
-    assert 0.0 <= res["p_fake"] <= 1.0
+    assert res["face_found"] is False and res["verdict"] == "no_face"
+    assert "not assessed" in res["message"]
+    assert 0.0 <= res["p_fake"] <= 1.0 and res["label"] in ("fake", "real")  # label kept for old clients
+
+
+def test_detect_reads_the_uploaded_files_provenance(client, tmp_path, astronaut):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "portrait of an astronaut\nSteps: 30, Sampler: DPM++ 2M, CFG scale: 7, Seed: 42")
+    path = tmp_path / "generated.png"
+    Image.fromarray(astronaut).save(path, pnginfo=info)
+    res = _detect(client, str(path))
+    prov = res["provenance"]
+    assert prov["verdict"] == "ai-generated-declared" and prov["strength"] == "moderate"
+    assert prov["findings"][0]["kind"] == "generator-metadata"
+    plain = _detect(client, _save(tmp_path, "plain.jpg", astronaut))["provenance"]
+    assert plain["verdict"] == "none" and plain["findings"] == [] and "proves nothing" in plain["summary"]
 
 
 def test_text_file_named_jpg_is_refused_with_json_and_server_keeps_serving(client, tmp_path, astronaut):
@@ -220,22 +234,141 @@ def test_limit_variables_accept_whole_numbers_with_underscores(monkeypatch):
     assert Limits.from_env().max_upload_bytes == 5_000_000
 
 
-# --------------------------------------------------------------------- UI adapters
+# --------------------------------------------------------------------- REST: POST /api/v1/detect over HTTP
 
 
-def _result(p: float, label: str, found: bool = True) -> DetectionResult:
-    face = FaceResult(box=[10, 20, 30, 40], p_fake=p, label=label)
-    return DetectionResult(faces=[face], label=label, p_fake=p, face_found=found, message="m", notes=[],
-                           image_size=[100, 100], model={}, cam_method=None, timings_ms={})
+def _post(url: str, name: str, data: bytes, **fields) -> tuple[int, dict]:
+    import requests
+
+    r = requests.post(url + "api/v1/detect", files={"image": (name, data)}, data=fields, timeout=120)
+    return r.status_code, r.json()
 
 
-def test_verdict_heading_follows_the_threshold_not_the_larger_probability():
-    # P(fake) = 0.52 but below a 0.53 threshold: the verdict is real although P(fake) > P(real).
-    value = app.verdict_value(_result(0.52, "real"))
-    assert value.label == "likely REAL"
-    conf = {c.label: c.confidence for c in value.confidences}
-    assert conf == {"P(fake)": 0.52, "P(real)": 0.48}
-    assert app.verdict_value(_result(0.9, "fake")).label == "likely FAKE"
+def test_rest_endpoint_returns_the_same_json_as_the_gradio_endpoint(server, client, tmp_path, astronaut):
+    path = _save(tmp_path, "astronaut.jpg", astronaut)
+    status, rest = _post(server[1], "astronaut.jpg", Path(path).read_bytes())
+    assert status == 200 and rest["error"] is None and rest["verdict"] in ("fake", "real", "uncertain")
+    gradio = _detect(client, path)
+    for key in ("timings_ms",):
+        rest.pop(key), gradio.pop(key)
+    assert rest == gradio  # faces, heatmaps, verdict, provenance: one result, two transports
+    status, off = _post(server[1], "astronaut.jpg", Path(path).read_bytes(), cam_method="off")
+    assert status == 200 and off["cam_method"] is None and off["faces"][0]["heatmap"] is None
+
+
+@pytest.mark.parametrize(("name", "payload", "status", "words"), [
+    ("notes.jpg", b"these are my holiday notes, not a photo\n", 415, "text file"),
+    ("empty.jpg", b"", 400, "empty"),
+    ("cut.jpg", None, 400, "truncated"),
+])
+def test_rest_refusals_get_their_http_status_and_one_sentence(server, tmp_path, astronaut, name, payload, status,
+                                                               words):
+    if payload is None:
+        whole = Path(_save(tmp_path, "whole.jpg", astronaut)).read_bytes()
+        payload = whole[:len(whole) // 3]
+    got, body = _post(server[1], name, payload)
+    assert got == status and words in body["error"] and body["message"] == body["error"]
+    assert body["faces"] == [] and body["label"] is None and "\n" not in body["error"]
+
+
+def test_rest_refuses_too_many_pixels_with_413_and_an_unknown_method_with_400(server, tmp_path, astronaut):
+    from bench.hostile_inputs import png_bomb
+
+    got, body = _post(server[1], "bomb.png", png_bomb())
+    assert got == 413 and "30000 \u00d7 30000 pixels" in body["error"] and "the limit is" in body["error"]
+    got, body = _post(server[1], "a.jpg", Path(_save(tmp_path, "a.jpg", astronaut)).read_bytes(), cam_method="x")
+    assert got == 400 and "gradcam" in body["error"]
+
+
+def test_rest_refuses_an_oversized_body_before_reading_it(server):
+    import requests
+
+    limit = Limits.from_env().max_upload_bytes
+    r = requests.post(server[1] + "api/v1/detect", files={"image": ("big.jpg", b"\xff" * (limit + 200_000))},
+                      timeout=120)
+    assert r.status_code == 413 and "the limit is" in r.json()["error"]
+
+
+def test_rest_has_openapi_docs_that_work_offline(server):
+    import requests
+
+    doc = requests.get(server[1] + "api/v1/openapi.json", timeout=30).json()
+    op = doc["paths"]["/api/v1/detect"]["post"]
+    assert {"200", "400", "413", "415"} <= set(op["responses"])
+    assert "multipart/form-data" in op["requestBody"]["content"]
+    page = requests.get(server[1] + "api/v1/docs", timeout=30)
+    assert page.status_code == 200 and "POST /api/v1/detect" in page.text and "curl -F image=@" in page.text
+    assert "<script" not in page.text and "cdn" not in page.text.lower()  # nothing to fetch
+
+
+# --------------------------------------------------------------------- start-up
+
+
+def test_a_busy_port_ends_at_once_in_one_sentence_that_says_how_to_choose_another():
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        t = time.perf_counter()
+        with pytest.raises(SystemExit) as exit_info:
+            app.main(["--port", str(port)])
+        assert time.perf_counter() - t < 2.0  # before the model is loaded
+    message = str(exit_info.value.code)
+    assert message == (f"app.py: port {port} on 127.0.0.1 is already in use; choose another one with --port N, "
+                       "GRADIO_SERVER_PORT=N or `make run PORT=N`.")
+
+
+def test_make_run_honours_port_and_gradio_server_port():
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = Path(app.__file__).resolve().parent
+
+    def run_line(env: dict, *args: str) -> str:
+        full = {k: v for k, v in __import__("os").environ.items() if k not in ("PORT", "GRADIO_SERVER_PORT")}
+        out = subprocess.run(["make", "-n", "-o", ".venv/.installed", "run", *args], cwd=root, env={**full, **env},
+                             capture_output=True, text=True, check=True).stdout
+        return out.strip().splitlines()[-1]
+
+    assert run_line({}).endswith("--port 7860")
+    assert run_line({"GRADIO_SERVER_PORT": "7862"}).endswith("--port 7862")
+    assert run_line({"PORT": "7863", "GRADIO_SERVER_PORT": "7862"}).endswith("--port 7863")
+    assert run_line({}, "PORT=7864").endswith("--port 7864")
+
+
+# --------------------------------------------------------------------- the page's layout
+
+
+def _components(demo, kind: str) -> list[dict]:
+    return [c for c in demo.config["components"] if c["type"] == kind]
+
+
+def test_pictures_have_fixed_heights_and_the_overlay_no_label_over_its_corner(server):
+    demo, _ = server
+    by_id = {c["props"].get("elem_id"): c["props"] for c in demo.config["components"] if c["props"].get("elem_id")}
+    assert by_id["overlay"]["show_label"] is False  # a label there would cover the top-left face's caption
+    for elem in ("overlay", "game", "game_overlay", "photo"):
+        assert isinstance(by_id[elem]["height"], int), elem  # the page does not jump as image sizes change
+
+
+def test_the_theme_uses_system_fonts_only():
+    theme = app.launch_kwargs(Limits())["theme"]
+    assert theme.font.startswith("system-ui") and "DejaVu Sans" in theme.font
+    assert not theme._font_css  # no web font to fetch (the app runs offline)
+
+
+def test_about_puts_the_plain_text_first_and_the_model_card_in_an_accordion(server):
+    demo, _ = server
+    accordions = [c["props"].get("label") for c in _components(demo, "accordion")]
+    assert any("model card" in str(a).lower() for a in accordions)
+    markdown = [str(c["props"].get("value", "")) for c in _components(demo, "markdown")]
+    about = next(m for m in markdown if "What this detector can and cannot do" in m)
+    assert about.lstrip().startswith("## What this detector can and cannot do") and "AUC" not in about
 
 
 def test_about_tab_quotes_this_apps_cache_cleaner(server):

@@ -142,17 +142,39 @@ def test_html_report_lists_every_file_escaped_with_heatmaps_and_sortable_table(m
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     for name in SCORED + BROKEN:
         assert html.escape(name, quote=True) in page
-    assert "<b>" not in page.split("<table", 1)[1]  # no raw markup from the file name in the table
+    table = page.split("<table", 1)[1]
+    assert "<b>" not in table  # no raw markup from the file name in the table
     assert page.count("<tr>") == 1 + 6  # header + one row per file
     assert 'data-sort="num"' in page and "<script>" in page and "P(fake)" in page
-    # Photo and heatmap thumbnails for the 3 images and the video; none for the 2 broken files.
-    assert page.count("data:image/jpeg;base64,") == 8
-    faces = [json.loads(line)["faces"] for line in stdout.splitlines() if json.loads(line)["kind"] == "image"]
-    assert any(f and "heatmap" in f[0] for f in faces)  # the html format computes heatmaps
+    # Photo and overlay for the 3 images and the video, one heatmap thumbnail per face found (astronaut,
+    # Hopper, the video's worst frame), the legend strip; nothing for the 2 broken files.
+    assert page.count("data:image/jpeg;base64,") == 8 + 3 + 1
+    assert table.count('class="face"') == 3 and "#1 " in table
+    assert "threshold" not in stdout and stdout == ""  # the report is the output: no JSON dump on the terminal
     assert "threshold" in page and str(detector.model_info()["version"]).split()[0] in page
     timelines = list((tmp_path / "timelines").glob("*.png"))
     assert len(timelines) == 1 and timelines[0].read_bytes()[:4] == b"\x89PNG"
+    assert 'class="timeline"' in page
     assert "report.html" in stderr
+
+
+def test_html_report_words_verdicts_paths_and_counts_for_a_person(media, detector, tmp_path):
+    code, _, _ = run_cli([str(media), "--format", "html", "--out", str(tmp_path), "--frames", "2", "--no-progress"],
+                         detector)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    summary = page.split('<p class="summary">', 1)[1].split("</p>", 1)[0]
+    assert summary.startswith("6 files scanned (5 images, 1 video): ")  # "1 video", not "1 videos"
+    assert "1 image without a face (not assessed" in summary
+    # Paths wrap between their parts, never inside a word; the file name has a line of its own.
+    assert "word-break:break-all" not in page and "/<wbr>" in page and '<div class="file">astronaut.<wbr>jpg</div>' in page
+    # The four verdict states have their own classes and words; the no-face photo is NO FACE, not REAL.
+    assert all(f".v-{v}{{" in page for v in ("fake", "real", "uncertain", "noface"))
+    coffee = next(row for row in page.split("<tr>") if "coffee.jpg" in row)
+    assert 'class="v v-noface">NO FACE<' in coffee
+    # Errors speak to a reader of the report, not to someone in front of an upload form.
+    assert "Please upload" not in page and "text file, not an image" in page
+    # Provenance beside every image, with what it is worth.
+    assert page.count('class="prov"') == 5 - 2 and "No provenance metadata" in page and "proves nothing" in page
 
 
 def test_exit_status_follows_the_threshold(media, detector, monkeypatch):

@@ -41,34 +41,54 @@ def test_page_renders_upload_controls_and_about_without_errors(page):
     assert "Upload a photo" in page.info[0].value
 
 
-def test_uploaded_photo_shows_message_face_table_overlay_and_json(page, astronaut):
+def _html(page) -> str:
+    return "\n".join(h.proto.body for h in page.html)
+
+
+def test_uploaded_photo_shows_headline_provenance_face_table_overlay_and_json(page, astronaut):
     page.file_uploader[0].upload("astronaut.jpg", _jpeg(astronaut), "image/jpeg")
     page.run()
     assert not page.exception and not page.error
-    messages = [e.value for e in list(page.success) + list(page.warning)]
-    assert len(messages) == 1 and "P(fake) =" in messages[0]
-    table = page.dataframe[0].value
-    assert len(table) >= 1 and list(table.columns)[:3] == ["face", "verdict", "P(fake)"]
-    assert table["P(fake)"].between(0, 1).all()
-    assert set(table["verdict"]) <= {"fake", "real"}
-    assert len(page.image) == 1
+    markup = _html(page)
     result = json.loads(page.json[0].value)
     assert result["error"] is None and result["label"] in ("fake", "real")
+    assert f'data-verdict="{result["verdict"]}"' in markup  # the headline, in the verdict's own colour
+    assert "File metadata (provenance)" in markup and "proves nothing" in markup  # beside the score
+    assert result["provenance"]["verdict"] == "none"
+    # The face table: numbered rows with a heatmap thumbnail each, in HTML that wraps instead of clipping.
+    assert ">#1<" in markup and markup.count('alt="face ') == len(result["faces"]) and "overflow-x:auto" in markup
+    assert len(page.image) == 1
     assert result["cam_method"] == "gradcam++" and result["faces"][0]["heatmap"] is not None
-    assert abs(result["p_fake"] - float(page.metric[0].value)) < 0.006
+    assert f"P(fake) {result['p_fake']:.2f}" in markup
 
 
 def test_heatmap_off_and_opacity_change_rerender_without_new_errors(page):
-    # Continues from the upload above: the result is reused, only the picture changes.
-    before = page.image[0].value
+    # Continues from the upload above: the result is reused, only the pictures change.
+    before, table = page.image[0].value, _html(page)
     page.slider[0].set_value(0.0).run()
     assert not page.exception and not page.error and len(page.image) == 1
     assert page.image[0].value != before  # a different picture (no heatmap blended in)
+    assert _html(page) != table  # the face thumbnails are re-blended too
     page.radio[0].set_value("off").run()
     assert not page.exception and not page.error
-    result = json.loads(page.json[0].value)
+    result = json.loads(page.json[0].value)  # a new pass without heatmaps
     assert result["cam_method"] is None and "heatmap" not in result["faces"][0]
     assert "heatmap off" in page.image[0].captions[0]
+
+
+def test_the_uploads_metadata_is_read_for_provenance(detector, astronaut):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "an astronaut\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 3")
+    buf = io.BytesIO()
+    Image.fromarray(astronaut).save(buf, "PNG", pnginfo=info)
+    at = AppTest.from_file(SCRIPT, default_timeout=60)
+    at.run()
+    at.file_uploader[0].upload("gen.png", buf.getvalue(), "image/png").run()
+    assert not at.exception and not at.error
+    assert json.loads(at.json[0].value)["provenance"]["verdict"] == "ai-generated-declared"
+    assert "Metadata says: made by generative AI" in _html(at)
 
 
 def test_bad_upload_shows_error_message_not_exception(detector):
@@ -97,3 +117,6 @@ def test_streamlit_config_sends_no_usage_statistics_and_shows_no_tracebacks():
     config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
     assert config["browser"]["gatherUsageStats"] is False
     assert config["client"]["showErrorDetails"] == "none"
+    assert config["server"]["address"] == "127.0.0.1"  # loopback by default, like the Gradio app
+    assert config["client"]["toolbarMode"] == "viewer"  # no "Deploy" button
+    assert config["server"]["fileWatcherType"] == "none"  # no watcher over the tree (.venv included)

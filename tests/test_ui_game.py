@@ -37,36 +37,53 @@ def test_game_score_counts_player_and_model_separately():
     s = game.next_image(s)
     s = game.record_guess(s, guess="fake", truth="real", model_label="real")
     assert game.score_text(s) == "You 1/2 — Model 1/2"
+    assert "2 / 2" not in game.score_panel(s) and "1 / 2" in game.score_panel(s)
 
 
 def test_game_second_click_on_the_same_image_is_not_counted():
     s = game.record_guess(game.new_game(2, seed=0), "real", "real", "real")
-    assert game.record_guess(s, "fake", "real", "real") == s
-    assert game.next_image(s).answered is False
+    assert game.record_guess(s, "fake", "real", "real") == s  # the first guess stays the guess
+    assert s.guess == "real" and game.next_image(s).answered is False and game.next_image(s).guess is None
 
 
-def test_game_visits_every_image_once_per_cycle():
+def test_game_shows_every_image_once_before_any_comes_back():
     s = game.new_game(5, seed=3)
     seen = []
-    for _ in range(5):
+    for _ in range(15):  # three passes
         seen.append(s.current)
         s = game.next_image(s)
-    assert sorted(seen) == [0, 1, 2, 3, 4] and s.current == seen[0]
+    for start in range(0, 15, 5):
+        assert sorted(seen[start:start + 5]) == [0, 1, 2, 3, 4]
+    assert all(a != b for a, b in zip(seen, seen[1:]))  # not even across a pass boundary
     with pytest.raises(ValueError):
         game.new_game(0)
 
 
-def test_demo_game_set_is_made_at_run_time_with_blended_fakes(detector, tmp_path):
+def test_rounds_alternate_between_source_photos_where_they_can():
+    sources = ["a"] * 4 + ["b"] * 4 + ["c"] * 4
+    for seed in range(5):
+        order = game.new_game(12, seed=seed, sources=sources).order
+        assert all(sources[x] != sources[y] for x, y in zip(order, order[1:]))
+
+
+def test_demo_game_set_is_made_at_run_time_with_many_kinds_of_fakes(detector, tmp_path):
     items = game.list_game_items(game.make_demo_game_set(detector, tmp_path))
     truths = [i.truth for i in items]
-    assert truths.count("real") >= 2 and truths.count("fake") >= 2
-    real = np.asarray(Image.open(tmp_path / "real" / "astronaut.png"), np.int16)
-    fake = np.asarray(Image.open(tmp_path / "fake" / "astronaut_blend1.png"), np.int16)
-    assert real.shape == fake.shape
-    diff = np.abs(real - fake).sum(axis=2)
-    assert diff.mean() > 0.5  # the face was altered ...
-    assert (diff == 0).mean() > 0.2  # ... and the background around it was not
-
+    assert truths.count("real") >= 12 and truths.count("fake") >= 18
+    assert {i.source for i in items} == {"astronaut", "grace_hopper", "camera"}  # three different people
+    kinds = {i.about for i in items if i.truth == "fake"}
+    for words in ("one eye", "the nose", "the mouth", "the lower face", "swapped in from another portrait",
+                  "skin smoothed", "lips recoloured"):
+        assert any(words in k for k in kinds), words
+    assert {i.about for i in items if i.truth == "real"} >= {"the original photo", "mirrored", "cropped wider"}
+    real = np.asarray(Image.open(tmp_path / "real" / "astronaut__the_original_photo.png"), np.int16)
+    for fake_name in ("astronaut__the_nose_self-blended_from_an_altered_copy.png",
+                      "astronaut__mouth_swapped_in_from_another_portrait.png"):
+        fake = np.asarray(Image.open(tmp_path / "fake" / fake_name), np.int16)
+        assert real.shape == fake.shape
+        diff = np.abs(real - fake).sum(axis=2)
+        assert diff.mean() > 0.2  # the face was altered ...
+        assert (diff == 0).mean() > 0.5  # ... and the rest of the picture was not (no square around the face)
 
 
 # --------------------------------------------------------------------- a round of the Game, with a stand-in detector
@@ -102,13 +119,15 @@ def test_a_round_scores_both_players_and_shows_the_truth(folder, tmp_path):
     g = game.Game.from_folder(det, folder, tmp_path / "demo")
     assert g.note == "Images from the game folder (2 images)."
     state, picture, message, overlay, score = g.start()
-    assert picture.shape == (32, 32, 3) and message == game.PROMPT and overlay is None and score == "You 0/0 — Model 0/0"
+    assert picture.shape == (32, 32, 3) and message == game.PROMPT and overlay is None and "0 / 0" in score
     truth = g.items[state.current].truth
     state, text, overlay, score = g.guess(state, truth)
-    assert f"Truth: **{truth.upper()}**. You said {truth} (right)" in text and "P(fake) = 0.80" in text
-    assert overlay is not None and score == f"You 1/1 — Model {int(truth == 'fake')}/1"
-    again = g.guess(state, truth)
-    assert "Already scored" in again[1] and again[3] == score and det.calls == 1  # the verdict is cached
+    assert f"Truth: **{truth.upper()}**" in text and f"You said **{truth}**: right" in text
+    assert "likely FAKE** (P(fake) = 0.80)" in text
+    assert overlay is not None and "1 / 1" in score
+    other = "fake" if truth == "real" else "real"
+    again = g.guess(state, other)  # a second click, on the other answer
+    assert again[0] == state and again[1] == text and again[3] == score and det.calls == 1  # nothing rewritten
     state, picture, message, overlay, score = g.next(state)
     assert message == game.PROMPT and overlay is None and not state.answered
 
@@ -130,7 +149,7 @@ def test_without_images_the_game_says_so():
 def test_an_empty_folder_falls_back_to_the_demo_set_and_says_why(detector, tmp_path):
     (tmp_path / "empty").mkdir()
     g = game.Game.from_folder(detector, tmp_path / "empty", tmp_path / "demo")
-    assert len(g.items) >= 4 and "has no images under `real/` and `fake/`" in g.note and "FDET_GAME_DIR" in g.note
+    assert len(g.items) >= 30 and "has no images under `real/` and `fake/`" in g.note and "FDET_GAME_DIR" in g.note
     assert "No game folder is configured" in game.Game.from_folder(detector, None, tmp_path / "demo2").note
 
 

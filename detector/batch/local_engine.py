@@ -38,6 +38,7 @@ from ..inference.images import LoadedImage, load_image
 from ..inference.video import VIDEO_SUFFIXES, analyze_video, is_video, sample_frames, timeline_png
 from ..inference.views import FaceViews
 from ..training.data import IMAGE_SUFFIXES
+from . import report
 from .records import ScanRecord, error_record
 
 log = logging.getLogger(__name__)
@@ -265,15 +266,16 @@ class Scanner:
         if res.face_found:
             for f in res.faces:
                 d = {"box": [int(v) for v in f.box], "p_fake": round(float(f.p_fake), 4), "label": f.label,
+                     "verdict": f.verdict,
                      "detector_score": None if f.detector_score is None else round(float(f.detector_score), 4)}
                 if heat and f.heatmap is not None:
                     d["heatmap"] = np.round(f.heatmap, 3).tolist()
                 faces.append(d)
-        rec = ScanRecord(str(x.path), "image", float(res.p_fake), res.label, faces, res.message, list(res.notes))
+        rec = ScanRecord(str(x.path), "image", float(res.p_fake), res.label, faces, res.message, list(res.notes),
+                         verdict=res.verdict, provenance=res.provenance)
         if self.opts.thumbnails:
             rec.thumb = _jpeg(x.image.rgb)
-            if res.overlay is not None:
-                rec.overlay_thumb = _jpeg(res.overlay)
+            report.add_pictures(rec, x.image.rgb, res, self.opts.opacity)
         return rec
 
     def _video(self, path: Path) -> ScanRecord:
@@ -283,15 +285,15 @@ class Scanner:
             cam = o.cam_method or (DEFAULT_CAM_METHOD if o.thumbnails else None)
             vr = analyze_video(self.det, path, max_frames=o.frames, stride=o.stride, top_k=o.top_k, cam_method=cam)
             rec = ScanRecord(str(path), "video", vr.p_fake, vr.label, [], vr.message, list(vr.notes), video=vr.to_dict(),
-                             n_faces_override=max((f.n_faces for f in vr.frames), default=0))
+                             n_faces_override=max((f.n_faces for f in vr.frames), default=0), verdict=vr.verdict)
             if o.timeline_dir is not None:
                 o.timeline_dir.mkdir(parents=True, exist_ok=True)
                 tag = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
                 png = timeline_png(vr, o.timeline_dir / f"{path.stem}-{tag}.png", self.det.threshold)
                 rec.timeline = str(png)
             if o.thumbnails:
-                if vr.worst_result is not None and vr.worst_result.overlay is not None:
-                    rec.overlay_thumb = _jpeg(vr.worst_result.overlay)
+                if vr.worst_result is not None and vr.worst_rgb is not None:
+                    report.add_pictures(rec, vr.worst_rgb, vr.worst_result, o.opacity)
                 first = next(iter(sample_frames(path, max_frames=1)), None)
                 if first is not None:
                     rec.thumb = _jpeg(first[2])

@@ -9,7 +9,7 @@ How a run goes:
   engine does (``scan.collect_files``) -- drops those already in ``--out`` when resuming, and hands
   Ray Data the paths, a few hundred to a block;
 * a pool of :class:`ScanActor` -- each loads the detector *once* -- scores a block with the local
-  engine's own :class:`~detector.batch.scan.Scanner` (decoding ahead on threads, the faces of many
+  engine's own :class:`~detector.batch.local_engine.Scanner` (decoding ahead on threads, the faces of many
   images in one MTCNN pass, the crops of many images in one model call), so every record is the
   record the local engine writes for that file, key for key (``tests/test_scan_ray.py``);
 * ``--format parquet`` is written by the workers themselves (``Dataset.write_parquet``): the driver
@@ -43,7 +43,7 @@ from .records import CSV_FIELDS, NAME_ERRORS, ScanRecord, error_record
 log = logging.getLogger(__name__)
 
 # One row per file: the columns a table reader wants, and the whole JSON record as the local engine writes it.
-COLUMNS = ("path", "kind", "label", "p_fake", "n_faces", "crops", "error", "message", "record")
+COLUMNS = ("path", "kind", "label", "verdict", "p_fake", "n_faces", "crops", "error", "message", "record")
 JSONL_GLOB = "records-*.jsonl"
 BLOCK_FILES = 256  # files per Ray Data block: the unit of work an actor takes, of load balance and of retry
 
@@ -70,7 +70,8 @@ def record_row(rec: ScanRecord) -> dict[str, Any]:
     """The table row of a record; ``record`` is exactly the local engine's JSON line."""
     d = rec.to_dict()
     scored = rec.error is None and rec.kind == "image"
-    return {"path": rec.path, "kind": rec.kind, "label": rec.label, "p_fake": d["p_fake"], "n_faces": rec.n_faces,
+    return {"path": rec.path, "kind": rec.kind, "label": rec.label, "verdict": rec.verdict, "p_fake": d["p_fake"],
+            "n_faces": rec.n_faces,
             # face crops this image put through the model: its faces, or the centre square when it has none
             "crops": (len(rec.faces) or 1) if scored else 0,
             "error": rec.error, "message": rec.message, "record": json.dumps(d)}
@@ -80,7 +81,7 @@ def rows_table(rows: list[dict[str, Any]]):
     import pyarrow as pa
 
     schema = pa.schema([("path", pa.string()), ("kind", pa.string()), ("label", pa.string()),
-                        ("p_fake", pa.float64()), ("n_faces", pa.int64()), ("crops", pa.int64()),
+                        ("verdict", pa.string()), ("p_fake", pa.float64()), ("n_faces", pa.int64()), ("crops", pa.int64()),
                         ("error", pa.string()), ("message", pa.string()), ("record", pa.string())])
     return pa.Table.from_pylist(rows, schema=schema)
 
@@ -262,7 +263,8 @@ class _Output:
             for line in lines:
                 d = json.loads(line)
                 self.writer.writerow(ScanRecord(d["path"], d["kind"], d["p_fake"], d["label"], error=d["error"],
-                                                n_faces_override=d["n_faces"]).csv_row())
+                                                n_faces_override=d["n_faces"], verdict=d.get("verdict"),
+                                                provenance=d.get("provenance")).csv_row())
         else:
             self.out.write("".join(line + "\n" for line in lines))
         self.out.flush()

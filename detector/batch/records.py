@@ -12,7 +12,7 @@ from typing import Any
 
 from ..inference.video import is_video
 
-CSV_FIELDS = ("path", "label", "p_fake", "n_faces", "error")
+CSV_FIELDS = ("path", "label", "p_fake", "n_faces", "error", "verdict", "provenance", "provenance_strength")
 # File names are bytes on POSIX; one that is not valid UTF-8 is written back as the same bytes
 # (Python's surrogateescape) instead of ending the report with a UnicodeEncodeError.
 NAME_ERRORS = "surrogateescape"
@@ -35,6 +35,9 @@ class ScanRecord:
     timeline: str | None = None  # path of the timeline PNG (videos, --timeline)
     thumb: bytes | None = None  # JPEG thumbnail of the picture (HTML report only)
     overlay_thumb: bytes | None = None  # JPEG thumbnail of the heatmap overlay (HTML report only)
+    verdict: str | None = None  # fake / real / uncertain / no_face (detector.inference.results.VERDICTS)
+    provenance: dict[str, Any] | None = None  # what the file's metadata says about its origin (images)
+    face_thumbs: list[tuple[bytes, str, str]] = field(default_factory=list)  # (JPEG, caption, verdict), HTML only
 
     @property
     def n_faces(self) -> int:
@@ -43,10 +46,13 @@ class ScanRecord:
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"path": self.path, "kind": self.kind,
                              "p_fake": None if self.p_fake is None else round(float(self.p_fake), 4),
-                             "label": self.label, "n_faces": self.n_faces, "faces": self.faces,
-                             "message": self.message, "notes": list(self.notes)}
+                             "label": self.label, "verdict": self.verdict, "n_faces": self.n_faces,
+                             "faces": self.faces, "message": self.message, "notes": list(self.notes)}
+        if self.kind == "image":
+            d["provenance"] = self.provenance
         if self.video is not None:
-            d.update({k: v for k, v in self.video.items() if k not in ("path", "p_fake", "label", "message", "notes", "error")})
+            d.update({k: v for k, v in self.video.items()
+                      if k not in ("path", "p_fake", "label", "verdict", "message", "notes", "error")})
         if self.timeline is not None:
             d["timeline"] = self.timeline
         d["error"] = self.error
@@ -55,7 +61,9 @@ class ScanRecord:
     def csv_row(self) -> dict[str, Any]:
         return {"path": self.path, "label": self.label or "",
                 "p_fake": "" if self.p_fake is None else f"{self.p_fake:.4f}",
-                "n_faces": self.n_faces, "error": self.error or ""}
+                "n_faces": self.n_faces, "error": self.error or "", "verdict": self.verdict or "",
+                "provenance": (self.provenance or {}).get("verdict", ""),
+                "provenance_strength": (self.provenance or {}).get("strength", "")}
 
 
 def error_record(path: str | Path, message: str) -> ScanRecord:

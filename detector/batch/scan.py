@@ -7,8 +7,8 @@ This module is the command line: arguments, the output formats (JSON lines, CSV,
 report; Parquet on Ray), the summary and the exit status.  The scoring itself is the local
 engine (``detector.batch.local_engine``: decoding, face finding and the model overlapped in this
 process) or, with ``--engine ray``, the same engine in every actor of a Ray Data pool
-(``detector.batch.ray_engine``).  stdout carries only the machine-readable records; progress and
-the closing summary go to stderr.
+(``detector.batch.ray_engine``).  stdout carries only the machine-readable records (none for
+``--format html``, whose output is the report); progress and the closing summary go to stderr.
 """
 
 from __future__ import annotations
@@ -46,13 +46,13 @@ exit status:
 output:
   --format json     one JSON object per file on stdout (JSON lines); with --out also DIR/report.json
                     (--engine ray: DIR/records-<time>.jsonl, written as records arrive)
-  --format csv      a header and one row per file on stdout (path,label,p_fake,n_faces,error);
-                    with --out also DIR/report.csv (--engine ray: stdout only)
-  --format html     JSON lines on stdout and DIR/report.html (needs --out): thumbnails, heatmap
-                    overlays, verdicts, sortable by P(fake); heatmaps are always computed for it
-                    (--engine local only)
-  --format parquet  --engine ray only, needs --out: DIR/*.parquet written by the workers, one row per
-                    file (path, kind, label, p_fake, n_faces, crops, error, message, record = the JSON line)
+  --format csv      a header and one row per file on stdout (path,label,p_fake,n_faces,error,verdict,
+                    provenance,provenance_strength); with --out also DIR/report.csv (--engine ray: stdout only)
+  --format html     DIR/report.html (needs --out): thumbnails, heatmap overlays, face thumbnails,
+                    verdicts and provenance, sortable by P(fake); heatmaps are always computed for it;
+                    nothing but the progress bar and the summary (on stderr) is printed (--engine local only)
+  --format parquet  --engine ray only, needs --out: DIR/*.parquet written by the workers, one row per file
+                    (path, kind, label, verdict, p_fake, n_faces, crops, error, message, record = the JSON line)
 
 inputs:
   files, folders (searched recursively) and manifests: a .csv or .parquet file named on the command
@@ -219,9 +219,10 @@ def main(argv: list[str] | None = None, detector=None) -> int:
     def emit(rec: ScanRecord) -> None:
         if writer is not None:
             writer.writerow(rec.csv_row())
-        else:
+            out.flush()
+        elif not html:  # the HTML report is the output: no JSON (heatmaps and all) on the terminal
             out.write(json.dumps(rec.to_dict()) + "\n")
-        out.flush()
+            out.flush()
         # The HTML page needs only the thumbnails; heatmaps stay in the JSON lines.
         records.append(rec)
         bar.update(1)

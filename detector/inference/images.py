@@ -4,6 +4,10 @@ Hostile input is the normal case for a public detector, so the order of checks m
 size in bytes first, then the format from the header, then the pixel count from the header
 (before any full decode: a 30000x30000 PNG of a few KB must never be decoded), then the decode
 itself, then the conversions (EXIF orientation, CMYK, 16-bit, alpha, palette, grayscale).
+
+A file that passes is also read for what its metadata says about its origin
+(:func:`detector.inference.provenance.read_provenance`, on the same bytes, after the checks): the
+result travels on :class:`LoadedImage` as ``provenance``, so every front end gets it from the one load.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import io
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import Any, BinaryIO, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -27,6 +31,7 @@ from ..errors import (
     ImageTooSmallError,
     UnsupportedFormatError,
 )
+from .provenance import read_provenance
 
 # Formats we decode. Anything else (EPS runs Ghostscript, for one) is refused by the header check.
 # No "MPO": camera multi-picture JPEGs open through the JPEG plugin (their format reads "MPO"),
@@ -43,6 +48,8 @@ class LoadedImage:
     rgb: np.ndarray  # (H, W, 3) uint8
     format: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Provenance.to_dict() of the file's metadata; None when the image came as pixels (array, PIL).
+    provenance: dict[str, Any] | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -155,7 +162,32 @@ def _pil_to_rgb(img: Image.Image, notes: list[str]) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
-def _open_bytes(data: bytes, limits: Limits) -> LoadedImage:
+def _mp(pixels: float) -> str:
+    return f"{round(pixels / 1e6, 1):g} MP"
+
+
+def _too_many_pixels(width: int, height: int, limits: Limits) -> ImageTooLargeError:
+    """The refusal of an image over the pixel limit: its size and the limit, in one sentence."""
+    return ImageTooLargeError(f"The image is {width} \u00d7 {height} pixels ({_mp(width * height)}); "
+                              f"the limit is {_mp(limits.max_pixels)} ({limits.max_pixels:,} pixels).")
+
+
+def _declared_size(data: bytes) -> tuple[int, int] | None:
+    """The (width, height) a header declares, read by the format's own Pillow plugin without
+    Pillow's decompression-bomb check (which refuses before saying how big the image is)."""
+    Image.init()
+    for fmt in ALLOWED_FORMATS:
+        factory, accept = Image.OPEN.get(fmt, (None, None))
+        if factory is None or (accept is not None and not accept(data[:16])):
+            continue
+        try:
+            return factory(io.BytesIO(data), "").size
+        except Exception:  # noqa: BLE001 - not this format
+            continue
+    return None
+
+
+def _open_bytes(data: bytes, limits: Limits, filename: str | None = None) -> LoadedImage:
     if len(data) == 0:
         raise EmptyInputError("The file is empty.")
     if len(data) > limits.max_upload_bytes:
@@ -168,22 +200,23 @@ def _open_bytes(data: bytes, limits: Limits) -> LoadedImage:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLargeError("The image declares too many pixels to decode safely.") from exc
+        size = _declared_size(data)
+        if size is not None:
+            raise _too_many_pixels(*size, limits) from exc
+        raise ImageTooLargeError(f"The image declares too many pixels to decode safely; the limit is "
+                                 f"{_mp(limits.max_pixels)}.") from exc
     except UnidentifiedImageError as exc:
         claimed = _image_magic(data[:16])
         if claimed:
             raise CorruptImageError(f"The file starts like a {claimed} image but its header is damaged.") from exc
         what = _sniff(data[:4096])
         lead = f"This file is {what}, not an image." if what else "This file is not in an image format we read."
-        raise UnsupportedFormatError(f"{lead} Please upload a JPEG, PNG, WebP, GIF, BMP or TIFF photo.") from exc
+        raise UnsupportedFormatError(f"{lead} The detector reads JPEG, PNG, WebP, GIF, BMP and TIFF images.") from exc
     except Exception as exc:  # noqa: BLE001 - any header parsing failure is a corrupt file
         raise CorruptImageError(f"The image header could not be read ({type(exc).__name__}).") from exc
     width, height = img.size
     if width * height > limits.max_pixels:
-        raise ImageTooLargeError(
-            f"The image is {width}x{height} pixels ({width * height / 1e6:.0f} MP); "
-            f"the limit is {limits.max_pixels / 1e6:.0f} MP."
-        )
+        raise _too_many_pixels(width, height, limits)
     fmt = img.format
     try:
         n_frames = getattr(img, "n_frames", 1)
@@ -202,12 +235,14 @@ def _open_bytes(data: bytes, limits: Limits) -> LoadedImage:
         raise CorruptImageError(
             "The image is damaged or truncated and could not be decoded."
         ) from exc
-    return LoadedImage(rgb=rgb, format=fmt, notes=notes)
+    # The same bytes, now known to be a usable image: what does their metadata say? (never raises)
+    return LoadedImage(rgb=rgb, format=fmt, notes=notes, provenance=read_provenance(data, filename).to_dict())
 
 
-def load_image(source: ImageInput, limits: Limits | None = None) -> LoadedImage:
+def load_image(source: ImageInput, limits: Limits | None = None, filename: str | None = None) -> LoadedImage:
     """Load ``source`` into an upright RGB uint8 image, enforcing ``limits``.
 
+    ``filename`` (the upload's name) is only a hint for the provenance reader; a path names itself.
     Raises a subclass of :class:`detector.errors.ImageError` with a message for a person.
     """
     limits = limits or Limits.from_env()
@@ -216,7 +251,7 @@ def load_image(source: ImageInput, limits: Limits | None = None) -> LoadedImage:
     if isinstance(source, Image.Image):
         w, h = source.size
         if w * h > limits.max_pixels:
-            raise ImageTooLargeError(f"The image is {w}x{h} pixels; the limit is {limits.max_pixels / 1e6:.0f} MP.")
+            raise _too_many_pixels(w, h, limits)
         notes: list[str] = []
         try:  # a lazily opened PIL image decodes only now, and may be truncated
             loaded = LoadedImage(_pil_to_rgb(ImageOps.exif_transpose(source), notes), source.format, notes)
@@ -228,10 +263,10 @@ def load_image(source: ImageInput, limits: Limits | None = None) -> LoadedImage:
         if source.size == 0:
             raise EmptyInputError("The image array is empty.")
         if source.ndim >= 2 and source.shape[0] * source.shape[1] > limits.max_pixels:
-            raise ImageTooLargeError("The image has too many pixels.")
+            raise _too_many_pixels(source.shape[1], source.shape[0], limits)
         loaded = LoadedImage(array_to_rgb(source), None, [])
     elif isinstance(source, (bytes, bytearray, memoryview)):
-        loaded = _open_bytes(bytes(source), limits)
+        loaded = _open_bytes(bytes(source), limits, filename)
     elif isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
@@ -241,9 +276,11 @@ def load_image(source: ImageInput, limits: Limits | None = None) -> LoadedImage:
             raise ImageTooLargeError(
                 f"The file is {size / 1e6:.1f} MB; the limit is {limits.max_upload_bytes / 1e6:.1f} MB."
             )
-        loaded = _open_bytes(path.read_bytes(), limits)
+        loaded = _open_bytes(path.read_bytes(), limits, filename or path.name)
     elif hasattr(source, "read"):
-        loaded = _open_bytes(source.read(limits.max_upload_bytes + 1), limits)
+        name = getattr(source, "name", None)
+        loaded = _open_bytes(source.read(limits.max_upload_bytes + 1), limits,
+                             filename or (Path(name).name if isinstance(name, str) else None))
     else:
         raise UnsupportedFormatError(f"Cannot read an image from a {type(source).__name__}.")
     h, w = loaded.rgb.shape[:2]

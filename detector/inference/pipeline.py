@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from explain.gradcam import CamExplainer
-from explain.overlay import paste_heatmaps, render
+from explain.overlay import face_thumbnail, paste_heatmaps, render
 
 from ..config import (
     CAM_BACKENDS,
@@ -35,11 +35,12 @@ from .bundle import LITE_FILE, load_bundle, load_lite, read_config, verify_weigh
 from .faces import FaceBox, cut_square, get_face_finder, square_crop_box
 from .forward import Classifier, layout_for, lite_forward
 from .images import ImageInput, LoadedImage, load_image
-from .results import DetectionResult, FaceResult, box_labels, verdict_words
+from .results import UNSURE_BAND, DetectionResult, FaceResult, box_labels, verdict_of, verdict_words
 from .views import FaceViews, face_views, spec_of
 
 log = logging.getLogger(__name__)
-UNSURE_BAND = 0.15  # |p - threshold| below this is reported as uncertain
+__all__ = ["UNSURE_BAND", "Detector", "get_detector"]  # UNSURE_BAND: the uncertain verdict's band (results.py)
+THUMB_SIZE = 128  # px, the per-face heatmap thumbnails shown beside the face table
 
 
 def _choice(variable: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -180,36 +181,49 @@ class Detector:
         """The model's inputs for the square crops ``boxes`` of ``rgb`` (native crops, capped, then views)."""
         return face_views([cut_square(rgb, b) for b in boxes], self.spec, self.has_patches)
 
-    def _message(self, faces: list[FaceResult], found: bool, label: str, p: float, skipped: int) -> str:
-        verdict = verdict_words(label)
+    def verdict_for(self, p: float, face_found: bool = True) -> str:
+        """One of the four verdict states (fake, real, uncertain, no_face) for a score at this model's threshold."""
+        return verdict_of(p, self.threshold, face_found)
+
+    def _message(self, faces: list[FaceResult], found: bool, verdict: str, p: float, skipped: int) -> str:
+        """The result in one or two plain sentences: the headline's words, then what decided them."""
+        t = self.threshold
         if not found:
-            msg = (f"No face found: the whole image (centre square) was scored instead and looks {verdict} "
-                   f"(P(fake) = {p:.2f}). This detector is made for faces; treat this result with caution.")
-        elif len(faces) == 1:
-            msg = f"1 face found: {verdict} (P(fake) = {p:.2f})."
+            msg = ("No face found: the image was not assessed as a face. For information only, its centre "
+                   f"scored P(fake) = {p:.2f}, which says little about an image without a face.")
         else:
-            n_fake = sum(f.label == "fake" for f in faces)
-            msg = (f"{len(faces)} faces found, {n_fake} flagged as fake. The most suspicious face decides: "
-                   f"{verdict} (P(fake) = {p:.2f}).")
-        if abs(p - self.threshold) < UNSURE_BAND:
-            msg += " The model is unsure: the probability is close to its threshold."
+            words = verdict_words(verdict)
+            why = f"P(fake) = {p:.2f}"
+            if verdict == "uncertain":
+                why += f", within {UNSURE_BAND:.2f} of the threshold {t:.2f}: the model cannot tell"
+            if len(faces) == 1:
+                msg = f"1 face found: {words} ({why})."
+            else:
+                counts = {v: sum(f.verdict == v for f in faces) for v in ("fake", "uncertain", "real")}
+                parts = [f"{n} {verdict_words(v).lower()}" for v, n in counts.items() if n]
+                top = 1 + max(range(len(faces)), key=lambda i: faces[i].p_fake)
+                msg = (f"{len(faces)} faces found ({', '.join(parts)}). The most suspicious face, #{top}, "
+                       f"decides: {words} ({why}).")
         if skipped:
-            msg += f" {skipped} more small face(s) were not scored (limit {self.limits.max_faces})."
+            more = "1 more small face was" if skipped == 1 else f"{skipped} more small faces were"
+            msg += f" {more} not scored (limit {self.limits.max_faces})."
         return msg
 
     # ---------------------------------------------------------------- the call
 
     def analyze(self, source: ImageInput | LoadedImage, cam_method: str | None = DEFAULT_CAM_METHOD,
-                opacity: float = 0.5, render_overlay: bool = True) -> DetectionResult:
+                opacity: float = 0.5, render_overlay: bool = True, filename: str | None = None) -> DetectionResult:
         """Score every face of ``source``; ``cam_method`` None skips heatmaps (faster).
 
+        ``filename`` (an upload's own name) is a hint for reading the file's provenance metadata,
+        which the loader reads from the same bytes (a path names itself).
         Raises :class:`detector.errors.ImageError` for input that is not a usable image.
         """
         if cam_method is not None and cam_method not in CAM_METHODS:
             raise ValueError(f"cam_method must be one of {CAM_METHODS} or None")
         times: dict[str, float] = {}
         t = time.perf_counter()
-        image = source if isinstance(source, LoadedImage) else load_image(source, self.limits)
+        image = source if isinstance(source, LoadedImage) else load_image(source, self.limits, filename)
         rgb = image.rgb
         times["decode"] = (time.perf_counter() - t) * 1000
 
@@ -247,29 +261,33 @@ class Detector:
             p = float(probs[i])
             fbox = face.as_list() if face is not None else [box[0], box[1], box[2], box[2]]
             results.append(FaceResult(
-                box=fbox, p_fake=p, label=self.label_for(p),
+                box=fbox, p_fake=p, label=self.label_for(p), verdict=self.verdict_for(p, found),
                 detector_score=None if face is None else float(face.score),
                 landmarks={k: [int(a), int(b)] for k, (a, b) in (face.landmarks.items() if face else [])},
                 crop_box=list(box), heatmap=None if cams is None else cams[i]))
         top = max(results, key=lambda r: r.p_fake)
-        label = top.label
-        notes = list(image.notes)
-        if not found:
-            notes.append("No face was found; the centre of the whole image was scored.")
+        label, verdict = top.label, top.verdict
+        notes = list(image.notes)  # (no face: the message says so, once)
 
-        overlay = heat = None
+        overlay = heat = thumbs = None
         if render_overlay:
             t = time.perf_counter()
             if cams is not None:
                 heat = paste_heatmaps(rgb.shape, boxes, list(cams))
-            overlay = render(rgb, heat, box_labels(results), opacity)
+            # Without a face nothing was assessed: the centre's heatmap stays in the JSON, off the picture.
+            shown = heat if found else None
+            overlay = render(rgb, shown, box_labels(results), opacity)
+            # each face's crop with its own heatmap, for the thumbnails beside the face table
+            thumbs = [face_thumbnail(rgb, tuple(f.crop_box), f.heatmap if found else None, THUMB_SIZE, opacity)
+                      for f in results]
             times["overlay"] = (time.perf_counter() - t) * 1000
         times["total"] = sum(v for k, v in times.items() if k != "total")
         return DetectionResult(
             faces=results, label=label, p_fake=top.p_fake, face_found=found,
-            message=self._message(results, found, label, top.p_fake, skipped), notes=notes,
+            message=self._message(results, found, verdict, top.p_fake, skipped), notes=notes,
             image_size=[rgb.shape[1], rgb.shape[0]], model=self.model_info(), cam_method=cam_method,
-            timings_ms=times, faces_skipped=skipped, overlay=overlay, heatmap=heat)
+            timings_ms=times, faces_skipped=skipped, overlay=overlay, heatmap=heat, verdict=verdict,
+            provenance=image.provenance, thumbnails=thumbs)
 
 
 def get_detector(model_dir: str | None = None, face_finder: str | None = None) -> Detector:

@@ -1,4 +1,16 @@
-"""The one result type every front end shows: Gradio, Streamlit, the scan CLI and the JSON API."""
+"""The one result type every front end shows: Gradio, Streamlit, the REST API, the scan CLI and the JSON API.
+
+Four verdict states, each with its own words and colour everywhere (headline, box, table, report):
+
+* ``fake`` -- P(fake) at or above the threshold, outside the unsure band: "likely FAKE", red;
+* ``real`` -- below the threshold, outside the band: "likely REAL", green;
+* ``uncertain`` -- within :data:`UNSURE_BAND` of the threshold: "UNCERTAIN", amber (the model cannot tell);
+* ``no_face`` -- no face was found: "NO FACE", grey; the image is *not assessed as a face* (its
+  centre is still scored, and that score is shown as secondary information only).
+
+``label`` stays "fake"/"real" at the threshold (what API clients have always read); ``verdict``
+is one of the four states above.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +19,39 @@ from typing import Any
 
 import numpy as np
 
-from explain.overlay import BoxLabel
+from explain.overlay import FAKE_COLOR, NOFACE_COLOR, REAL_COLOR, UNSURE_COLOR, BoxLabel
+
+UNSURE_BAND = 0.15  # |P(fake) - threshold| below this is "uncertain"
+VERDICTS = ("fake", "real", "uncertain", "no_face")
+VERDICT_WORDS = {"fake": "likely FAKE", "real": "likely REAL", "uncertain": "UNCERTAIN", "no_face": "NO FACE"}
+VERDICT_COLORS = {"fake": FAKE_COLOR, "real": REAL_COLOR, "uncertain": UNSURE_COLOR, "no_face": NOFACE_COLOR}
+# What each state means, in one phrase (headline sub-line, report legend, README).
+VERDICT_MEANINGS = {
+    "fake": "the model finds signs that a face was manipulated or generated",
+    "real": "the model sees no sign of manipulation",
+    "uncertain": "the score is too close to the threshold for the model to tell",
+    "no_face": "no face was found, so nothing was assessed",
+}
+
+
+def verdict_of(p_fake: float, threshold: float, face_found: bool = True, band: float = UNSURE_BAND) -> str:
+    """The state of one score: "no_face" without a face, "uncertain" within ``band`` of ``threshold``, else fake/real."""
+    if not face_found:
+        return "no_face"
+    if abs(float(p_fake) - float(threshold)) < band:
+        return "uncertain"
+    return "fake" if p_fake >= threshold else "real"
+
+
+def verdict_words(verdict: str | None) -> str:
+    """The verdict as every front end words it: "likely FAKE", "likely REAL", "UNCERTAIN", "NO FACE"."""
+    return VERDICT_WORDS.get(verdict or "", VERDICT_WORDS["real"])
+
+
+def verdict_hex(verdict: str | None) -> str:
+    """The verdict's colour as CSS ``#rrggbb``."""
+    r, g, b = VERDICT_COLORS.get(verdict or "", NOFACE_COLOR)
+    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 @dataclass
@@ -19,9 +63,15 @@ class FaceResult:
     landmarks: dict[str, list[int]] = field(default_factory=dict)
     crop_box: list[int] = field(default_factory=list)  # x0, y0, side of the square the model saw
     heatmap: np.ndarray | None = None  # CAM on the model grid, [0, 1]
+    verdict: str | None = None  # one of VERDICTS; None = the label's state
+
+    def __post_init__(self) -> None:
+        if self.verdict is None:
+            self.verdict = self.label if self.label in VERDICTS else "real"
 
     def to_dict(self, include_heatmap: bool = True) -> dict[str, Any]:
         d = {"box": [int(v) for v in self.box], "p_fake": round(float(self.p_fake), 4), "label": self.label,
+             "verdict": self.verdict,
              "detector_score": None if self.detector_score is None else round(float(self.detector_score), 4),
              "landmarks": {k: [int(v[0]), int(v[1])] for k, v in self.landmarks.items()},
              "crop_box": [int(v) for v in self.crop_box]}
@@ -33,7 +83,7 @@ class FaceResult:
 @dataclass
 class DetectionResult:
     faces: list[FaceResult]
-    label: str  # image verdict: the most suspicious face decides
+    label: str  # image label at the threshold: the most suspicious face decides
     p_fake: float
     face_found: bool
     message: str  # one plain sentence for a person
@@ -45,29 +95,49 @@ class DetectionResult:
     faces_skipped: int = 0  # faces beyond the max-faces limit
     overlay: np.ndarray | None = None  # RGB uint8 picture with heatmap and boxes (not serialised)
     heatmap: np.ndarray | None = None  # full-image heatmap (H, W) (not serialised)
+    verdict: str | None = None  # one of VERDICTS; None = "no_face" without a face, else the label's state
+    # What the file's metadata says about its origin (detector.inference.provenance, as a dict);
+    # None when the detector was given pixels rather than a file.
+    provenance: dict[str, Any] | None = None
+    thumbnails: list[np.ndarray] | None = None  # per face: its crop with its heatmap, RGB uint8 (not serialised)
+
+    def __post_init__(self) -> None:
+        if self.verdict is None:
+            self.verdict = "no_face" if not self.face_found else (self.label if self.label in VERDICTS else "real")
+
+    @property
+    def threshold(self) -> float | None:
+        t = (self.model or {}).get("threshold")
+        return None if t is None else float(t)
 
     def to_dict(self, include_heatmaps: bool = True) -> dict[str, Any]:
         return {
-            "label": self.label, "p_fake": round(float(self.p_fake), 4), "face_found": self.face_found,
-            "message": self.message, "notes": list(self.notes), "image_size": list(self.image_size),
+            "label": self.label, "verdict": self.verdict, "p_fake": round(float(self.p_fake), 4),
+            "face_found": self.face_found, "message": self.message, "notes": list(self.notes),
+            "image_size": list(self.image_size),
             "faces": [f.to_dict(include_heatmaps) for f in self.faces], "faces_skipped": self.faces_skipped,
             "model": dict(self.model), "cam_method": self.cam_method,
-            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()}, "error": None,
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            "provenance": self.provenance, "error": None,
         }
 
 
 def error_dict(message: str) -> dict[str, Any]:
     """The JSON shape of a refused input: same keys a client can check, ``error`` set."""
-    return {"label": None, "p_fake": None, "face_found": False, "message": message, "notes": [],
+    return {"label": None, "verdict": None, "p_fake": None, "face_found": False, "message": message, "notes": [],
             "image_size": None, "faces": [], "faces_skipped": 0, "model": None, "cam_method": None,
-            "timings_ms": {}, "error": message}
+            "timings_ms": {}, "provenance": None, "error": message}
 
 
-def verdict_words(label: str | None) -> str:
-    """The verdict as every front end words it: "likely FAKE" / "likely REAL"."""
-    return "likely FAKE" if label == "fake" else "likely REAL"
+def face_caption(index: int, face: FaceResult) -> str:
+    """The caption of face number ``index`` (1-based, the face table's row): "#1 FAKE 93%"."""
+    if face.verdict == "no_face":
+        return "NO FACE (centre scored)"
+    word = {"fake": "FAKE", "real": "REAL", "uncertain": "UNCERTAIN"}.get(face.verdict or "", "REAL")
+    return f"#{index} {word} {face.p_fake:.0%}"
 
 
 def box_labels(faces: list[FaceResult]) -> list[BoxLabel]:
-    """One caption per face box for the overlay ("FAKE 93%"), coloured by its verdict."""
-    return [BoxLabel(tuple(f.box), f"{f.label.upper()} {f.p_fake:.0%}", f.label == "fake") for f in faces]
+    """One numbered caption per face box for the overlay ("#1 FAKE 93%"), in its verdict's colour."""
+    return [BoxLabel(tuple(f.box), face_caption(i, f), f.verdict == "fake", VERDICT_COLORS.get(f.verdict or "real"))
+            for i, f in enumerate(faces, start=1)]

@@ -18,7 +18,7 @@ import numpy as np
 from ..config import DEFAULT_CAM_METHOD, VIDEO_FRAMES, VIDEO_TOP_K
 from ..errors import CorruptImageError, UnsupportedFormatError
 from .images import LoadedImage
-from .results import verdict_words
+from .results import verdict_of, verdict_words
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 
@@ -44,10 +44,12 @@ class VideoResult:
     worst_frame: int | None = None  # index into ``frames``
     worst_result: Any = None  # DetectionResult of the most suspicious frame (with its heatmap)
     notes: list[str] = field(default_factory=list)
+    verdict: str | None = None  # fake / real / uncertain (results.VERDICTS); "no_face" when no frame had a face
+    worst_rgb: np.ndarray | None = None  # the most suspicious frame's pixels (not serialised)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "p_fake": None if self.p_fake is None else round(self.p_fake, 4),
-                "label": self.label, "fps": round(self.fps, 3), "n_frames_total": self.n_frames_total,
+                "label": self.label, "verdict": self.verdict, "fps": round(self.fps, 3), "n_frames_total": self.n_frames_total,
                 "top_k": self.top_k, "message": self.message, "notes": self.notes,
                 "frames": [{"index": f.index, "time_s": round(f.time_s, 3),
                             "p_fake": None if f.p_fake is None else round(f.p_fake, 4), "n_faces": f.n_faces}
@@ -117,14 +119,60 @@ def analyze_video(detector, path: str | Path, max_frames: int = VIDEO_FRAMES, st
     if worst is not None and cam_method is not None:
         worst_result = detector.analyze(LoadedImage(worst[1]), cam_method=cam_method)
     if p_video is None:
-        label, msg = None, f"No face found in {len(frames)} sampled frames; the video was not scored."
+        label, verdict = None, "no_face"
+        msg = f"No face found in {_count(len(frames), 'sampled frame')}; the video was not scored."
     else:
-        label = detector.label_for(p_video)
-        msg = (f"{len(scored)} of {len(frames)} sampled frames show a face. Video verdict: "
-               f"{verdict_words(label)} (P(fake) = {p_video:.2f}, "
-               f"mean of the top {min(top_k, len(scored))} frames).")
+        label, verdict = detector.label_for(p_video), verdict_of(p_video, detector.threshold)
+        k = min(top_k, len(scored))
+        top = "the top frame" if k == 1 else f"the mean of the top {k} frames"
+        msg = (f"{len(scored)} of {_count(len(frames), 'sampled frame')} show a face. Video verdict: "
+               f"{verdict_words(verdict)} (P(fake) = {p_video:.2f}, {top}).")
     return VideoResult(str(path), p_video, label, frames, fps, total, top_k, msg,
-                       worst_frame=None if worst is None else worst[0], worst_result=worst_result)
+                       worst_frame=None if worst is None else worst[0], worst_result=worst_result, verdict=verdict,
+                       worst_rgb=None if worst is None else worst[1])
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+PREVIEW_SIDE = 480  # px, longer side of the browser preview
+PREVIEW_SECONDS = 60  # the preview covers at most the clip's first minute
+
+
+def browser_preview(path: str | Path, out_path: str | Path, max_side: int = PREVIEW_SIDE,
+                    max_seconds: float = PREVIEW_SECONDS) -> Path | None:
+    """A copy of the clip that every browser plays (VP8 in WebM, no sound), or None if it cannot be made.
+
+    Phones and OpenCV write MPEG-4 Part 2 ("mp4v") and other codecs that browsers refuse to play,
+    although the detector reads them fine; the preview is re-encoded with OpenCV's own FFmpeg (no
+    system ffmpeg needed), shrunk to ``max_side`` px and cut to ``max_seconds``.
+    """
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        return None
+    out = Path(out_path).with_suffix(".webm")
+    writer = None
+    try:
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        fps = fps if 1.0 <= fps <= 120.0 else 25.0
+        for _ in range(int(fps * max_seconds)):
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            h, w = bgr.shape[:2]
+            k = min(1.0, max_side / max(h, w))
+            size = (max(2, int(w * k) // 2 * 2), max(2, int(h * k) // 2 * 2))  # even sides for the encoder
+            if writer is None:
+                writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"VP80"), fps, size)
+                if not writer.isOpened():
+                    return None
+            writer.write(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA))
+    finally:
+        cap.release()
+        if writer is not None:
+            writer.release()
+    return out if writer is not None and out.is_file() and out.stat().st_size > 0 else None
 
 
 def timeline_png(result: VideoResult, out_path: str | Path, threshold: float) -> Path:
@@ -135,12 +183,17 @@ def timeline_png(result: VideoResult, out_path: str | Path, threshold: float) ->
 
     t = [f.time_s for f in result.frames if f.p_fake is not None]
     p = [f.p_fake for f in result.frames if f.p_fake is not None]
-    fig = Figure(figsize=(7, 2.6))
+    # Sized to stay legible where it is shown: about 360-600 px wide (report, web page).
+    fig = Figure(figsize=(5.2, 2.4))
     ax = fig.subplots()
     ax.plot(t, p, marker="o", color="#e63946")
-    ax.axhline(threshold, ls="--", color="gray", lw=1, label=f"threshold {threshold:.2f}")
-    ax.set(xlabel="time (s)", ylabel="P(fake)", ylim=(0, 1), title=Path(result.path).name)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.axhline(threshold, ls="--", color="gray", lw=1.2, label=f"threshold {threshold:.2f}")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("time (s)", fontsize=11)
+    ax.set_ylabel("P(fake)", fontsize=11)
+    ax.set_title(Path(result.path).name, fontsize=11)
+    ax.tick_params(labelsize=10)
+    ax.legend(loc="upper right", fontsize=10)
     fig.tight_layout()
     fig.savefig(out_path, dpi=100)
     return Path(out_path)

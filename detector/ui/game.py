@@ -1,15 +1,29 @@
 """The "Can you beat the model?" game, without a web framework.
 
-A :class:`Game` holds the images (a folder with ``real/`` and ``fake/`` below it, or a demo set of
-synthetic self-blends made at start-up) and one cached verdict per image; each player's progress
-is a :class:`GameState` value the app keeps per session.  The methods return plain values, in the
-order the Gradio tab's outputs take them.
+A :class:`Game` holds the images (a folder with ``real/`` and ``fake/`` below it, or a demo set
+made at start-up) and one cached verdict per image; each player's progress is a :class:`GameState`
+value the app keeps per session.  A player sees every image once, in a shuffled order (no two
+rounds in a row from the same source photo when that can be avoided), before any comes back; the
+first guess on an image counts and later clicks change nothing.  The methods return plain values,
+in the order the Gradio tab's outputs take them.
+
+The demo set is made at run time by this project's own code from the portraits that installed
+packages ship (scikit-image's astronaut and cameraman, matplotlib's Grace Hopper): real variants
+(the photo, mirrored, cropped wider, colour-graded, sharpened, re-compressed, brightened, tilted,
+shrunk: global edits that make nothing fake) and fakes (one face part self-blended with :mod:`detector.training.sbi` and masks from
+:mod:`detector.training.parts`, a part or the whole face swapped in from another portrait with
+:mod:`detector.evaluation.edits`, a local retouch of the skin or the lips).
 """
 
 from __future__ import annotations
 
 import functools
+import heapq
+import io
+import logging
 import random
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,17 +34,24 @@ from ..config import DEFAULT_CAM_METHOD, GAME_DIR_ENV
 from ..errors import DetectorError
 from ..inference.faces import crop_square, square_crop_box
 from ..inference.images import load_image
-from ..inference.results import DetectionResult
+from ..inference.results import DetectionResult, verdict_words
 from ..training.data import read_folder
-from .pictures import example_photos
+from .panels import score_html
+from .pictures import portrait_photos
 
+log = logging.getLogger("fdet.ui")
 PROMPT = "Real or fake? Make your guess."
+VIEW_MARGIN = 2.2  # what the player sees: the face's box times this, with some context
+VIEW_SIDE = 512  # px, at most
+VIEW_MIN = 320  # px, at least
 
 
 @dataclass(frozen=True)
 class GameItem:
     path: str
     truth: str  # "real" or "fake"
+    source: str = ""  # the photo it was made from (demo set), so rounds can alternate between photos
+    about: str = ""  # what was done to it, told after the guess
 
 
 @dataclass(frozen=True)
@@ -43,6 +64,8 @@ class GameState:
     user_correct: int = 0
     model_correct: int = 0
     answered: bool = False  # the current image has been guessed (a second click counts nothing)
+    guess: str | None = None  # the first guess on the current image
+    seed: int | None = None
 
     @property
     def current(self) -> int:
@@ -53,89 +76,249 @@ def list_game_items(folder: str | Path | None) -> list[GameItem]:
     """Every image under ``real/`` or ``fake/`` (any depth) of ``folder``; [] if none or no folder."""
     if not folder or not Path(folder).is_dir():
         return []
-    return [GameItem(s.path, "fake" if s.label == 1 else "real") for s in read_folder(folder)]
+    items = []
+    for s in read_folder(folder):
+        stem = Path(s.path).stem
+        items.append(GameItem(s.path, "fake" if s.label == 1 else "real", source=stem.split("__")[0],
+                              about=stem.split("__")[1].replace("_", " ") if "__" in stem else ""))
+    return items
 
 
-def new_game(n_items: int, seed: int | None = None) -> GameState:
+def spread(order: list[int], sources: list[str] | None) -> list[int]:
+    """``order`` rearranged so that no two neighbours share a source wherever that is possible.
+
+    Each source keeps its own (shuffled) order; the next image comes from the source with the most
+    images left that is not the previous one (the rule that always succeeds when any arrangement does).
+    """
+    if not sources:
+        return order
+    queues: dict[str, list[int]] = {}
+    for i in order:
+        queues.setdefault(sources[i], []).append(i)
+    rank = {src: n for n, src in enumerate(queues)}  # ties: the source seen first in the shuffle
+    heap = [(-len(q), rank[src], src) for src, q in queues.items()]
+    heapq.heapify(heap)
+    out: list[int] = []
+    held = None  # the source just used, out of the heap for one turn
+    while heap:
+        count, r, src = heapq.heappop(heap)
+        out.append(queues[src].pop(0))
+        if held is not None:
+            heapq.heappush(heap, held)
+        held = (count + 1, r, src) if count + 1 < 0 else None
+    if held is not None:  # only one source had images left: they follow one another
+        out.extend(queues[held[2]])
+    return out
+
+
+def new_game(n_items: int, seed: int | None = None, sources: list[str] | None = None,
+             avoid_first: int | None = None) -> GameState:
+    """A shuffled pass over ``n_items`` images; ``avoid_first`` is not shown first (the last image of the previous pass)."""
     if n_items <= 0:
         raise ValueError("a game needs at least one image")
     order = list(range(n_items))
     random.Random(seed).shuffle(order)
-    return GameState(order=tuple(order))
+    if avoid_first is not None and n_items > 1 and order[0] == avoid_first:
+        order.append(order.pop(0))
+    return GameState(order=tuple(spread(order, sources)), seed=seed)
 
 
 def record_guess(state: GameState, guess: str, truth: str, model_label: str) -> GameState:
-    """Score one round; guessing the same image twice changes nothing."""
+    """Score one round; guessing the same image again changes nothing."""
     if state.answered:
         return state
-    return replace(state, rounds=state.rounds + 1, answered=True,
+    return replace(state, rounds=state.rounds + 1, answered=True, guess=guess,
                    user_correct=state.user_correct + int(guess == truth),
                    model_correct=state.model_correct + int(model_label == truth))
 
 
-def next_image(state: GameState) -> GameState:
-    return replace(state, position=(state.position + 1) % len(state.order), answered=False)
+def next_image(state: GameState, sources: list[str] | None = None) -> GameState:
+    """The next image; after the last one of a pass, a new shuffled pass (scores kept)."""
+    if state.position + 1 < len(state.order):
+        return replace(state, position=state.position + 1, answered=False, guess=None)
+    seed = None if state.seed is None else state.seed + 1
+    fresh = new_game(len(state.order), seed, sources, avoid_first=state.current)
+    return replace(state, order=fresh.order, position=0, answered=False, guess=None, seed=seed)
 
 
 def score_text(state: GameState) -> str:
     return f"You {state.user_correct}/{state.rounds} — Model {state.model_correct}/{state.rounds}"
 
 
-def make_demo_game_set(detector, out_dir: str | Path, seed: int = 0) -> Path:
-    """A tiny built-in game set, made at run time from package-shipped photos.
+def score_panel(state: GameState | None) -> str:
+    """The score as a large panel (:func:`detector.ui.panels.score_html`)."""
+    if state is None:
+        return score_html(0, 0, 0)
+    return score_html(state.user_correct, state.model_correct, state.rounds)
 
-    real: the astronaut and Grace Hopper portraits (and mirror images); fake: the same faces
-    self-blended with :func:`detector.training.sbi.self_blend` (a synthetic blend, not a real deepfake)
-    and pasted back into the photo.  Writes ``out_dir/real`` and ``out_dir/fake``.
-    """
+
+# --------------------------------------------------------------------- the demo set
+
+
+def _view(rgb: np.ndarray, face, margin: float = VIEW_MARGIN) -> np.ndarray:
+    """What the player sees: the face with some context, between VIEW_MIN and VIEW_SIDE px (a small face is
+    enlarged, real and fake alike, so that it can be looked at)."""
+    h, w = rgb.shape[:2]
+    box = square_crop_box(face, w, h, margin)
+    return crop_square(rgb, box, min(VIEW_SIDE, max(VIEW_MIN, box[2])))
+
+
+def _jpeg_again(rgb: np.ndarray, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
+    with Image.open(io.BytesIO(buf.getvalue())) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _grade(rgb: np.ndarray) -> np.ndarray:
+    """A warm colour grade with more contrast over the whole picture (a global edit: still a real photo)."""
+    x = rgb.astype(np.float32)
+    x = (x - 128.0) * 1.12 + 128.0 + np.array([10.0, 2.0, -10.0], np.float32)
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def _sharpen(rgb: np.ndarray) -> np.ndarray:
     import cv2
 
+    soft = cv2.GaussianBlur(rgb, (0, 0), 2.0)
+    return cv2.addWeighted(rgb, 1.7, soft, -0.7, 0)
+
+
+def _tilt(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """The picture turned by a few degrees (edges filled by reflection): still a real photo."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return cv2.warpAffine(rgb, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def _half(rgb: np.ndarray) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    return np.asarray(Image.fromarray(rgb).resize((max(16, w // 2), max(16, h // 2)), Image.Resampling.LANCZOS))
+
+
+def _retouch(rgb: np.ndarray, marks: dict, part: str) -> tuple[np.ndarray, str] | None:
+    """A local edit through a part mask: smoothed skin over the face, or recoloured lips."""
+    import cv2
+
+    from ..training import parts
+
+    if parts.frame(marks) is None:
+        return None
+    h, w = rgb.shape[:2]
+    mask = parts.part_mask((h, w), marks, part, 1.0 if part == "face" else 1.2).astype(np.float32)
+    d = parts.eye_distance(marks) or 40.0
+    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, 0.12 * d))[..., None]
+    if part == "face":
+        ys, xs = np.nonzero(mask[..., 0] > 0.01)  # filter the face's rectangle only (the filter is slow)
+        win = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+        edited = rgb.astype(np.float32)
+        edited[win] = cv2.bilateralFilter(np.ascontiguousarray(rgb[win]), 9, 40, 9)
+        about = "skin smoothed by a beauty filter"
+    else:
+        hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(np.float32)
+        hsv[..., 0] = (hsv[..., 0] - 8) % 180
+        hsv[..., 1] = np.clip(hsv[..., 1] * 1.6 + 25, 0, 255)
+        edited = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
+        about = "lips recoloured"
+    out = edited * mask + rgb.astype(np.float32) * (1 - mask)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8), about
+
+
+def _self_blend_part(rgb: np.ndarray, face, marks: dict, part: str, rng: np.random.Generator,
+                     margin: float) -> np.ndarray:
+    """``part`` of the face blended in from an altered copy of itself (SBI), at the photo's own resolution.
+
+    Only the *source* copy is altered, so every pixel outside the blend mask stays exactly as it was
+    (an altered target would change the whole square around the face: an easy giveaway).
+    """
     from ..training.sbi import self_blend
+
+    h, w = rgb.shape[:2]
+    x0, y0, side = square_crop_box(face, w, h, margin)
+    crop = np.ascontiguousarray(rgb[y0:y0 + side, x0:x0 + side])
+    local = {k: (x - x0, y - y0) for k, (x, y) in marks.items()}
+    fake, _ = self_blend(crop, local, rng, part, scale=1.15, ratio=1.0, alter="source")
+    out = rgb.copy()
+    out[y0:y0 + side, x0:x0 + side] = fake
+    return out
+
+
+def make_demo_game_set(detector, out_dir: str | Path, seed: int = 0) -> Path:
+    """The built-in game set, made at run time from package-shipped portraits.
+
+    Writes ``out_dir/real`` and ``out_dir/fake``; file names are ``<source>__<what was done>.png``
+    (the game tells the player what was done after the guess, never before: the picture is sent as
+    pixels).  The fakes are synthetic edits made here, not deepfakes from the wild.
+    """
+    from ..evaluation.edits import swap_part
 
     out = Path(out_dir)
     (out / "real").mkdir(parents=True, exist_ok=True)
     (out / "fake").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    blend_size = 256
-    for name, rgb in example_photos().items():
-        if name == "coffee":
-            continue
-        h, w = rgb.shape[:2]
+    photos = {}
+    for name, rgb in portrait_photos().items():
         faces = detector.find_faces(rgb)
-        if not faces:
-            continue
-        face = faces[0]
-        # What the player sees: the face with some context, at most 512 px.
-        view = square_crop_box(face, w, h, 2.2)
-        real = crop_square(rgb, view, min(512, view[2]))
-        Image.fromarray(real).save(out / "real" / f"{name}.png")
-        Image.fromarray(real[:, ::-1]).save(out / "real" / f"{name}_mirror.png")
-        x0, y0, side = square_crop_box(face, w, h, detector.crop_margin)
-        k = blend_size / side
-        marks = {n: (int((x - x0) * k), int((y - y0) * k)) for n, (x, y) in face.landmarks.items()}
-        for i in range(2):
-            crop = crop_square(rgb, (x0, y0, side), blend_size)
-            fake_crop, mask = self_blend(crop, marks or None, rng)
-            # Paste back through the blend mask, so pixels outside it stay exactly as they were
-            # (a plain paste would leave a resampled square around the face: an easy giveaway).
-            up = cv2.resize(fake_crop, (side, side), interpolation=cv2.INTER_CUBIC).astype(np.float32)
-            m = cv2.resize(mask, (side, side), interpolation=cv2.INTER_LINEAR)[..., None]
-            pasted = rgb.copy()
-            region = pasted[y0:y0 + side, x0:x0 + side].astype(np.float32)
-            pasted[y0:y0 + side, x0:x0 + side] = np.clip(up * m + region * (1 - m), 0, 255).astype(np.uint8)
-            fake = crop_square(pasted, view, min(512, view[2]))
-            Image.fromarray(fake).save(out / "fake" / f"{name}_blend{i + 1}.png")
+        if faces:
+            photos[name] = (rgb, faces[0], {k: (float(x), float(y)) for k, (x, y) in faces[0].landmarks.items()})
+
+    def save(truth: str, name: str, about: str, picture: np.ndarray) -> None:
+        Image.fromarray(picture).save(out / truth / f"{name}__{about.replace(' ', '_')}.png", compress_level=1)
+
+    for name, (rgb, face, marks) in photos.items():
+        view = _view(rgb, face)
+        save("real", name, "the original photo", view)
+        save("real", name, "mirrored", np.ascontiguousarray(view[:, ::-1]))
+        save("real", name, "cropped wider", _view(rgb, face, 3.2))
+        save("real", name, "colour graded", _grade(view))
+        save("real", name, "sharpened", _sharpen(view))
+        save("real", name, "saved again as a low quality JPEG", _jpeg_again(view, 45))
+        save("real", name, "brightened", np.clip(view.astype(np.int16) + 28, 0, 255).astype(np.uint8))
+        save("real", name, "tilted slightly", _tilt(view, 4.0))
+        save("real", name, "shrunk to half size", _half(view))
+        for part, words in (("left_eye", "one eye"), ("nose", "the nose"), ("mouth", "the mouth"),
+                            ("lower_face", "the lower face"), ("face", "the whole face")):
+            edit = _self_blend_part(rgb, face, marks, part, rng, detector.crop_margin)
+            save("fake", name, f"{words} self-blended from an altered copy", _view(edit, face))
+        for donor, (drgb, _, dmarks) in photos.items():
+            if donor == name:
+                continue
+            part, words = ("face", "whole face") if donor != "camera" else ("mouth", "mouth")
+            edit = swap_part(rgb, marks, drgb, dmarks, part, 1.0)
+            if edit is not None:
+                save("fake", name, f"{words} swapped in from another portrait", _view(edit.image, face))
+        for part in ("face", "mouth"):
+            done = _retouch(rgb, marks, part)
+            if done is not None:
+                save("fake", name, done[1], _view(done[0], face))
     return out
 
 
 class Game:
     """One set of game images shared by every player; thread-safe (results are cached per image)."""
 
-    def __init__(self, detector, items: list[GameItem], note: str = ""):
+    def __init__(self, detector, items: list[GameItem] | Future, note: str = ""):
+        """``items``, or a future of them (the demo set is made in the background, off the start-up path)."""
         self.detector = detector
-        self.items = items
+        self._items = items
         self.note = note  # Markdown shown above the game: where the images come from
-        self.result = functools.lru_cache(maxsize=64)(self._analyze)
+        self.result = functools.lru_cache(maxsize=128)(self._analyze)
+
+    @property
+    def items(self) -> list[GameItem]:
+        if isinstance(self._items, Future):
+            try:
+                self._items = self._items.result()
+            except Exception as err:  # noqa: BLE001 - no demo set is no reason to stop the app
+                log.error("the demo game set could not be made: %s", type(err).__name__)
+                self._items = []
+        return self._items
+
+    @property
+    def sources(self) -> list[str] | None:
+        return [i.source for i in self.items] if any(i.source for i in self.items) else None
 
     @classmethod
     def from_folder(cls, detector, folder: str | Path | None, demo_dir: str | Path) -> Game:
@@ -143,14 +326,24 @@ class Game:
         items = list_game_items(folder)
         if items:
             return cls(detector, items, f"Images from the game folder ({len(items)} images).")
-        items = list_game_items(make_demo_game_set(detector, demo_dir))
+        pending: Future = Future()
+
+        def make() -> None:
+            try:
+                pending.set_result(list_game_items(make_demo_game_set(detector, demo_dir)))
+            except Exception as err:  # noqa: BLE001 - reported when the game first needs its items
+                pending.set_exception(err)
+
+        threading.Thread(target=make, name="fdet-demo-game", daemon=True).start()
         why = (f"The folder `{folder}` has no images under `real/` and `fake/`." if folder
                else "No game folder is configured.")
-        note = (f"{why} Set `{GAME_DIR_ENV}=/path/to/folder` or start with `python app.py --game-dir "
-                "/path/to/folder` (a folder with `real/` and `fake/` subfolders, any depth).\n\n"
-                "**Demo set:** the fakes below are *synthetic self-blends* made from the real photos "
-                "(the training trick, not real deepfakes), so this only demonstrates the game.")
-        return cls(detector, items, note)
+        note = ("**Demo set:** about 50 pictures, half real and half fake, made at start-up from the portraits "
+                "that ship with installed packages: real photos with global edits (mirrored, cropped, colour-graded, "
+                "sharpened, re-compressed, brightened, tilted, shrunk) and synthetic fakes (a face part blended, a face or mouth swapped in from another "
+                "portrait, a local retouch). They only demonstrate the game; they are not deepfakes from the "
+                f"wild.\n\n{why} Set `{GAME_DIR_ENV}=/path/to/folder` or start with `python app.py --game-dir "
+                "/path/to/folder` (a folder with `real/` and `fake/` subfolders, any depth).")
+        return cls(detector, pending, note)
 
     def _analyze(self, index: int) -> DetectionResult:
         return self.detector.analyze(self.items[index].path, cam_method=DEFAULT_CAM_METHOD)
@@ -166,31 +359,37 @@ class Game:
         """A new game: (state, picture, message, overlay, score)."""
         if not self.items:
             return None, None, "No images available.", None, ""
-        state = new_game(len(self.items))
-        return state, self.picture(state), PROMPT, None, score_text(state)
+        state = new_game(len(self.items), sources=self.sources)
+        return state, self.picture(state), PROMPT, None, score_panel(state)
+
+    def _told(self, state: GameState, res: DetectionResult) -> str:
+        item = self.items[state.current]
+        guess = state.guess or ""
+        you = "right" if guess == item.truth else "wrong"
+        model = "right" if res.label == item.truth else "wrong"
+        what = f" ({item.about})" if item.about else ""
+        lean = f", leaning {res.label}" if res.verdict == "uncertain" else ""
+        return (f"Truth: **{item.truth.upper()}**{what}.\n\nYou said **{guess}**: {you}. The model says "
+                f"**{verdict_words(res.verdict)}** (P(fake) = {res.p_fake:.2f}{lean}): {model}.")
 
     def guess(self, state: GameState | None, guess: str) -> tuple:
-        """Score ``guess`` ("real"/"fake") on the current image: (state, message, overlay, score)."""
+        """Score ``guess`` ("real"/"fake") on the current image: (state, message, overlay, score).
+
+        Only the first guess on an image counts; another click returns the same answer unchanged.
+        """
         if state is None:
             return state, "Press **Next image** to start.", None, ""
         item = self.items[state.current]
         try:
             res = self.result(state.current)
         except DetectorError as err:
-            return state, f"This image could not be analysed: {err}", None, score_text(state)
-        already = state.answered
+            return state, f"This image could not be analysed: {err}", None, score_panel(state)
         state = record_guess(state, guess, item.truth, res.label)
-        you = "right" if guess == item.truth else "wrong"
-        model = "right" if res.label == item.truth else "wrong"
-        text = (f"Truth: **{item.truth.upper()}**. You said {guess} ({you}); the model says "
-                f"{res.label} with P(fake) = {res.p_fake:.2f} ({model}).")
-        if already:
-            text += " (Already scored: press **Next image**.)"
-        return state, text, res.overlay, score_text(state)
+        return state, self._told(state, res), res.overlay, score_panel(state)
 
     def next(self, state: GameState | None) -> tuple:
         """The next image (a new game when there is none yet): (state, picture, message, overlay, score)."""
         if not self.items:
             return self.start()
-        state = new_game(len(self.items)) if state is None else next_image(state)
-        return state, self.picture(state), PROMPT, None, score_text(state)
+        state = new_game(len(self.items), sources=self.sources) if state is None else next_image(state, self.sources)
+        return state, self.picture(state), PROMPT, None, score_panel(state)

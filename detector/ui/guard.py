@@ -23,6 +23,7 @@ class Outcome(Generic[T]):
     value: T | None = None
     error: str | None = None  # one sentence for the user; None when the call succeeded
     refused: bool = False  # True: the input was refused (a DetectorError), False: an unexpected failure
+    cause: DetectorError | None = None  # the refusal itself (its class picks the REST API's HTTP status)
 
     @property
     def ok(self) -> bool:
@@ -42,7 +43,7 @@ def guarded(call: Callable[[], T], unexpected: str, what: str) -> Outcome[T]:
     try:
         return Outcome(call())
     except DetectorError as err:
-        return Outcome(error=str(err), refused=True)
+        return Outcome(error=str(err), refused=True, cause=err)
     except Exception as err:  # noqa: BLE001 - the server keeps serving; no traceback to the user
         log.error("%s failed: %s", what, type(err).__name__)
         return Outcome(error=unexpected)

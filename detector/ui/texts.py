@@ -1,8 +1,8 @@
 """Words both apps show: the About prose (built from the model card or ``model.json``), the
 result as Markdown, and the sentences for failures.
 
-Verdict words ("likely FAKE") come from :func:`detector.inference.results.verdict_words`, so the
-pipeline's messages and the apps' headings say the same thing.
+Verdict words ("likely FAKE", "UNCERTAIN", ...) come from :func:`detector.inference.results.verdict_words`,
+so the pipeline's messages and the apps' headings say the same thing.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from ..config import Limits
-from ..inference.results import DetectionResult
+from ..inference.results import UNSURE_BAND, DetectionResult
 
 # One sentence per kind of unexpected failure (a refused input shows its own reason instead).
 IMAGE_FAILED = "Something went wrong while analysing this image. Please try another file."
@@ -21,9 +21,12 @@ API_VIDEO_FAILED = "The video could not be analysed."
 
 
 def result_markdown(res: DetectionResult) -> str:
-    """The result's message in bold, one bullet per note."""
-    lines = [f"**{res.message}**"]
-    lines += [f"- {n}" for n in res.notes]
+    """What the headline does not say: one bullet per note (conversions, frames used) and the faces
+    left unscored; "" when there is nothing to add (the headline already says the verdict and the score)."""
+    lines = [f"- {n}" for n in res.notes]
+    if res.faces_skipped:
+        more = "1 more small face was" if res.faces_skipped == 1 else f"{res.faces_skipped} more small faces were"
+        lines.append(f"- {more} not scored (the limit is {len(res.faces)} per image).")
     return "\n".join(lines)
 
 
@@ -59,36 +62,55 @@ def model_markdown(detector) -> str:
 
 
 def about_markdown(detector, cache_seconds: int, limits: Limits | None = None) -> str:
-    """The web app's About tab: the model, what it can and cannot do, and what happens to an upload.
+    """The web app's About tab, in plain words: what the detector can and cannot do, what the
+    provenance panel means, and what happens to an upload.  The model card goes behind an accordion
+    (:func:`model_markdown`).
 
-    ``detector`` needs ``model_dir`` and ``model_info()``; ``cache_seconds`` is how often (and after
-    how long) the server's cache cleaner removes uploads.
+    ``detector`` needs ``threshold``; ``cache_seconds`` is how often (and after how long) the
+    server's cache cleaner removes uploads.
     """
     minutes = cache_seconds // 60
     limits = limits or Limits.from_env()
-    return f"""{model_markdown(detector)}
+    band = UNSURE_BAND
+    t = float(getattr(detector, "threshold", 0.5))
+    return f"""## What this detector can and cannot do
 
-## What this detector can and cannot do
-
-- It looks at **faces**: each face is cropped and scored by a small CNN (MobileNetV2, 160 px); the most
-  suspicious face decides the image. Without a face it scores the centre of the image, which is unreliable.
-- P(fake) is calibrated on the validation data the model was trained with. On new generators, face-swap
-  tools, heavy compression, tiny or blurred faces, filters, drawings or screenshots it can be confidently wrong.
-- It is not proof. A "real" verdict does not certify a photo, and a "fake" verdict is a reason to check,
-  not evidence. Anyone who knows the model can fool it.
-- The heatmap (Grad-CAM / Grad-CAM++) shows which parts of each face crop drove the score, on a coarse
-  5x5 grid; it is an aid to reading the score, not a map of the manipulation.
-- Videos are judged on sampled frames: P(fake) of a video is the mean of its top-k frame scores.
-- Limits: uploads up to {limits.max_upload_bytes / 1e6:.0f} MB and {limits.max_pixels / 1e6:.0f} megapixels,
+- **It looks at faces.** Each face is found, cropped and scored by a small neural network trained by this
+  project. The score is P(fake): the model's calibrated probability that the face was manipulated or generated.
+  The most suspicious face decides the picture.
+- **Four answers.** *likely FAKE* (red) and *likely REAL* (green) when the score is clearly on one side of the
+  threshold ({t:.2f}); *UNCERTAIN* (amber) when it is within {band:.2f} of it, where the model cannot tell;
+  *NO FACE* (grey) when no face was found: the picture was not assessed, and the score of its centre is shown
+  for information only.
+- **It is not proof.** A "real" answer does not certify a photo, and a "fake" answer is a reason to check,
+  not evidence. It can be confidently wrong on generators and editing tools it never saw, on heavy
+  compression, tiny or blurred faces, filters, drawings and screenshots. Anyone who knows the model can fool it.
+- **The heatmap** shows which parts of each face drove the score, on a coarse grid: an aid to reading the
+  score, not a map of the manipulation. Boxes are numbered like the rows of the face table.
+- **Videos** are judged on sampled frames: a video's P(fake) is the mean of its top-k frame scores.
+- **Limits:** uploads up to {limits.max_upload_bytes / 1e6:.0f} MB and {limits.max_pixels / 1e6:.0f} megapixels,
   at most {limits.max_faces} faces per image.
+
+## File metadata (provenance)
+
+Beside the model's score, the detector reads what the file itself says about its origin: signed Content
+Credentials (C2PA: who signed, which tool, whether it declares AI generation or editing), the IPTC
+"digital source type" (e.g. *trainedAlgorithmicMedia*: made by generative AI), and traces that image
+generators and editors leave (Stable Diffusion / ComfyUI settings, a Software or CreatorTool tag).
+
+- A generator's manifest or tag is **strong evidence** of AI content, if it is genuine.
+- **No metadata proves nothing**: most websites and messaging apps strip it, and a forger removes it first.
+- Metadata **can be forged** unless a C2PA signature validates: anyone can type a tag into a file or copy it.
 
 ## Privacy: what happens to your upload
 
 - Your image or video is sent to this server. Gradio stores a temporary copy in its cache folder so it can be
   passed to the model; the app reads it into memory, analyses it and sends the result back. The pictures shown
-  back to you (overlay, timeline) are temporary files in the same cache.
+  back to you (overlay, thumbnails, timeline) are temporary files in the same cache; a video's browser preview is
+  made in the app's own temporary folder.
 - Gradio's cache cleaner deletes these temporary files every {minutes} minutes once they are {minutes} minutes old,
-  and all of them when the server restarts.
+  and all of them when the server restarts; previews older than {minutes} minutes are deleted when the next one is
+  made, and all of them when the app stops.
 - Nothing is kept: no flagging, no database, no copies. Nothing about your upload is logged (no file names,
   images or results), and Gradio's usage analytics are switched off.
 - The game tab only shows images from the server's own folder (or a built-in demo set).
@@ -103,6 +125,13 @@ def streamlit_about(limits: Limits) -> str:
 (MobileNetV2, 160 px) that gives a calibrated probability that the face is fake. The most suspicious
 face decides the image. The heatmap (Grad-CAM / Grad-CAM++) shows which parts of each face crop drove
 the score, on a coarse grid.
+
+**Four answers.** likely FAKE, likely REAL, UNCERTAIN (the score is close to the threshold: the model
+cannot tell) and NO FACE (nothing was assessed; the centre's score is for information only).
+
+**File metadata.** The page also reads what the file says about its origin (C2PA Content Credentials,
+IPTC digital source type, generator and editor tags). A generator tag is strong evidence of AI content if
+genuine; no metadata proves nothing (most sites strip it); unsigned metadata can be forged.
 
 **Limits.** This is a screening aid, not proof. A "real" verdict does not certify a photo and a
 "fake" verdict is a reason to look closer. The model can be confidently wrong on new generators and
