@@ -104,6 +104,9 @@ class LiteNet:
     def __call__(self, x, *args, **kwargs):
         x = np.asarray(x, np.float32)
         n = x.shape[0]
+        if min(x.shape[1:3]) < self.side:
+            # TF would raise on an input its convolutions cannot cover; TF Lite crashes the process instead
+            raise ValueError(f"{self.name} needs inputs of at least {self.side} px, got {x.shape[1:3]}")
         if n == 0:
             return tuple(o.view(_Outputs) for o in self._empty)
         rows = _bucket(n) if self.side > STAGE_INPUT_SIDES[0] else n
