@@ -330,8 +330,12 @@ def test_make_run_honours_port_and_gradio_server_port():
     root = Path(app.__file__).resolve().parent
 
     def run_line(env: dict, *args: str) -> str:
-        full = {k: v for k, v in __import__("os").environ.items() if k not in ("PORT", "GRADIO_SERVER_PORT")}
-        out = subprocess.run(["make", "-n", "-o", ".venv/.installed", "run", *args], cwd=root, env={**full, **env},
+        # Under `make test` the parent make's MAKEFLAGS/MAKELEVEL would make this one print "Entering directory"
+        # lines (and inherit its variables); the child must see the environment a user's shell gives it.
+        dropped = ("PORT", "GRADIO_SERVER_PORT", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
+        full = {k: v for k, v in __import__("os").environ.items() if k not in dropped}
+        out = subprocess.run(["make", "--no-print-directory", "-n", "-o", ".venv/.installed", "run", *args],
+                             cwd=root, env={**full, **env},
                              capture_output=True, text=True, check=True).stdout
         return out.strip().splitlines()[-1]
 
