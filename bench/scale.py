@@ -24,7 +24,11 @@ enough to be timed apart from its start-up):
   JSON lines, write Parquet (rows per second; one process);
 * ``predict_only`` -- the classifier alone, batches of 32: the shipped TF Lite forward pass
   (probability plus features and gradients for heatmaps) against a predict-only TF Lite conversion
-  of ``detector.inference.forward.predict_function`` made here (same probabilities to 1e-5?).
+  of ``detector.inference.forward.predict_function`` made here, timed in interleaved rounds (best
+  and median); ``max_abs_diff`` between their probabilities.
+
+``meta.model`` is the model every engine loaded: ``$FDET_MODEL_DIR`` when set, else ``assets/model``
+(its card's name and version, its folder and the SHA-256 of its weights).
 
 ``meta.busy_machine`` says whether something else was using the CPU (load average before the run,
 other processes at either end): throughput taken on a busy machine is depressed.  Targets from the
@@ -94,11 +98,16 @@ def local_worker(files: list[str], spawned_at: float) -> dict[str, Any]:
     return {"startup_s": round(startup, 2), "files": len(records), "face_crops": scanner.n_crops,
             "seconds": round(wall, 2), "crops_per_s": round(scanner.n_crops / wall, 1),
             "images_per_s": round(len(records) / wall, 1), "cpu_s": round(cpu, 2), "cores_used": round(cpu / wall, 2),
-            "crops_per_cpu_s": round(scanner.n_crops / cpu, 1), "model": det.model_info(), "predict_only": predict_only(det),
+            "crops_per_cpu_s": round(scanner.n_crops / cpu, 1), "model": model_meta(det), "predict_only": predict_only(det),
             "records": {r.path: r.to_dict() for r in records}}
 
 
-def predict_only(det, n: int = 64, batch: int = 32, rounds: int = 5) -> dict[str, Any]:
+def model_meta(det) -> dict[str, Any]:
+    """Which model the figures are for: the one the detector loaded (``$FDET_MODEL_DIR``, else assets/model)."""
+    return {**det.model_info(), "model_dir": str(det.model_dir), "sha256": det.config.sha256}
+
+
+def predict_only(det, n: int = 64, batch: int = 32, rounds: int = 8) -> dict[str, Any]:
     """Crops/s of the classifier: its full TF Lite forward pass against a predict-only TF Lite conversion."""
     import numpy as np
 
@@ -116,20 +125,25 @@ def predict_only(det, n: int = 64, batch: int = 32, rounds: int = 5) -> dict[str
     convert_s = time.perf_counter() - t
     lean = Classifier(det.classifier.forward, det.layout, det.classifier.inputs, predict_forward=lite_forward(runner))
 
-    def best(clf) -> tuple[float, Any]:
-        clf.predict(feed, batch=batch)
-        times = []
-        for _ in range(rounds):
+    # Rounds interleaved (full, lean, full, lean, ...): on a shared machine the load drifts, and timing
+    # one after the other would mostly compare the two moments.
+    clfs = {"full": det.classifier, "lean": lean}
+    times: dict[str, list[float]] = {k: [] for k in clfs}
+    probs = {k: c.predict(feed, batch=batch) for k, c in clfs.items()}  # warm-up: every batch shape planned
+    for _ in range(rounds):
+        for k, clf in clfs.items():
             t = time.perf_counter()
-            p = clf.predict(feed, batch=batch)
-            times.append(time.perf_counter() - t)
-        return n / min(times), p
-
-    full_rate, p_full = best(det.classifier)
-    lean_rate, p_lean = best(lean)
-    return {"full_forward_crops_per_s": round(full_rate, 1), "predict_only_crops_per_s": round(lean_rate, 1),
-            "speedup": round(lean_rate / full_rate, 3), "max_abs_diff": float(np.abs(p_full - p_lean).max()),
-            "conversion_s": round(convert_s, 1), "batch": batch, "inputs": list(det.config.inputs)}
+            clf.predict(feed, batch=batch)
+            times[k].append(time.perf_counter() - t)
+    best = {k: n / min(v) for k, v in times.items()}
+    median = {k: n / float(np.median(v)) for k, v in times.items()}
+    return {"full_forward_crops_per_s": round(best["full"], 1), "predict_only_crops_per_s": round(best["lean"], 1),
+            "speedup": round(best["lean"] / best["full"], 3),
+            "median_full_forward_crops_per_s": round(median["full"], 1),
+            "median_predict_only_crops_per_s": round(median["lean"], 1),
+            "median_speedup": round(median["lean"] / median["full"], 3),
+            "max_abs_diff": float(np.abs(probs["full"] - probs["lean"]).max()),
+            "conversion_s": round(convert_s, 1), "batch": batch, "rounds": rounds, "inputs": list(det.config.inputs)}
 
 
 def ray_worker(files: list[str], actors: int, spawned_at: float) -> dict[str, Any]:
@@ -261,6 +275,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         inputs = make_inputs(tmp, args.sizes, args.shared_n)
         unique = inputs["shared"] + [p["path"] for p in inputs["package"]]
         files = unique * args.passes
+        mean_bytes = round(sum(os.path.getsize(f) for f in unique) / max(1, len(unique)))  # what each file costs to read
         files_json = tmp / "files.json"
         files_json.write_text(json.dumps(files))
         report: dict[str, Any] = {"local": spawn("local", files_json, tmp)}
@@ -291,7 +306,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report["meta"] = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
         "elapsed_s": round(time.time() - started, 1), "quick": bool(args.quick),
-        "unique_files": len(unique), "passes": args.passes, "files_per_run": len(files),
+        "unique_files": len(unique), "mean_file_bytes": mean_bytes, "passes": args.passes, "files_per_run": len(files),
         "shared_val_images": len(inputs["shared"]), "package_photos": [p["name"] for p in inputs["package"]],
         "machine_before": load_start, "machine_after": load_end, "busy_machine": was_busy(load_start, load_end),
         "python": platform.python_version(), "platform": platform.platform(), "git_commit": git_commit(),

@@ -315,3 +315,33 @@ def test_csv_rows_from_the_ray_engine_are_the_local_rows(tmp_path):
     for r in recs:
         writer.writerow(r.csv_row())
     assert lines[1:] == local.getvalue().splitlines()
+
+
+def test_progress_and_address_reach_ray_and_ray_data_shows_progress_unless_asked_not_to(media, monkeypatch):
+    """Without starting Ray: the CLI hands --address and progress to the engine, which sets Ray Data's bars."""
+    pytest.importorskip("ray")
+    from ray.data import DataContext
+
+    seen = []
+
+    def fake_run(paths, opts, out_format, out_dir, stdout=None, driver_records=(), actor=None):
+        seen.append(opts)
+        return ray_engine.RunResult()
+
+    monkeypatch.setattr(ray_engine, "run", fake_run)
+    assert run_cli([str(media), "--engine", "ray", "--address", "10.0.0.1:6379"])[0] == 0
+    assert run_cli([str(media), "--engine", "ray", "--no-progress"])[0] == 0
+    assert (seen[0].address, seen[0].progress) == ("10.0.0.1:6379", True)
+    assert (seen[1].address, seen[1].progress) == (None, False)  # None: a local Ray for the run
+
+    ctx = DataContext.get_current()
+    saved = (ctx.enable_progress_bars, ctx.enable_operator_progress_bars, ctx.print_on_execution_start,
+             ctx.max_errored_blocks)
+    try:
+        ray_engine.configure_progress(True)
+        assert ctx.enable_progress_bars and ctx.enable_operator_progress_bars and ctx.max_errored_blocks == -1
+        ray_engine.configure_progress(False)
+        assert not ctx.enable_progress_bars and not ctx.enable_operator_progress_bars
+    finally:
+        (ctx.enable_progress_bars, ctx.enable_operator_progress_bars, ctx.print_on_execution_start,
+         ctx.max_errored_blocks) = saved
