@@ -195,3 +195,33 @@ class AppServer:
                     os.killpg(self.proc.pid, 9)
                 self.proc.wait()
         self._log.close()
+
+
+# ---------------------------------------------------------------------------- how busy the machine was
+
+
+def machine_load(top: int = 3) -> dict[str, Any]:
+    """Load averages, CPU count and the few other processes using the most CPU right now (name and %)."""
+    import psutil
+
+    me = os.getpid()
+    procs = list(psutil.process_iter(["pid", "name"]))
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.cpu_percent(None)  # the first call only starts the measurement
+    time.sleep(0.5)
+    busy = []
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            if p.info["pid"] != me:
+                busy.append((round(p.cpu_percent(None), 1), p.info["name"]))
+    busy.sort(reverse=True)
+    return {"load_avg": [round(x, 2) for x in os.getloadavg()], "cpu_count": os.cpu_count() or 1,
+            "top_other_processes": [{"name": n, "cpu_percent": c} for c, n in busy[:top] if c > 1.0]}
+
+
+def was_busy(start: dict[str, Any], end: dict[str, Any]) -> bool:
+    """Whether something else competed for the CPU: a 1-minute load average above half the cores before the
+    run (afterwards it counts the benchmark itself), or other processes using over half a core at either end."""
+    others = max(sum(p["cpu_percent"] for p in m["top_other_processes"]) for m in (start, end))
+    return start["load_avg"][0] > 0.5 * start.get("cpu_count", 1) or others > 50.0

@@ -37,15 +37,65 @@ def test_no_face_in_a_coffee_cup(no_face):
     assert get_face_finder("mtcnn").detect(no_face) == []
 
 
-def test_batched_detection_matches_single(astronaut, hopper):
+def test_batched_detection_gives_each_image_exactly_its_own_faces(astronaut, hopper, no_face):
     finder = get_face_finder("mtcnn")
-    single = [finder.detect(im) for im in (astronaut, hopper)]
-    batched = finder.detect_many([astronaut, hopper])
-    for a, b in zip(single, batched):
-        assert len(a) == len(b)
-        # a batch is padded to its largest image, which moves MTCNN's pyramid grid a little
-        tol = 0.08 * max(a[0].w, a[0].h)
-        assert np.allclose(a[0].as_list(), b[0].as_list(), atol=tol)
+    group = np.tile(astronaut, (2, 2, 1))
+    tiny = astronaut[:20, :20]  # below MTCNN's smallest pyramid level: no face, never an error
+    images = [astronaut, hopper, no_face, group, astronaut[::-1].copy(), tiny, hopper]
+    single = [finder.detect(im) for im in images]
+    for batch in (images, images[::-1]):
+        found = finder.detect_many(batch)
+        want = single if batch is images else single[::-1]
+        assert [[f.as_list() for f in fs] for fs in found] == [[f.as_list() for f in fs] for fs in want]
+        assert [[f.landmarks for f in fs] for fs in found] == [[f.landmarks for f in fs] for fs in want]
+        assert [[f.score for f in fs] for fs in found] == [[f.score for f in fs] for fs in want]
+    assert len(single[3]) == 4 and single[2] == [] and single[5] == []
+
+
+def test_the_batched_path_is_mtcnns_own_answer_image_by_image(astronaut, hopper, no_face):
+    """The canonical boxes: MTCNN's detect_faces on each image alone, whatever else is in the batch."""
+    from detector.inference.faces import _shrink
+
+    finder = get_face_finder("mtcnn")
+    smalls = [_shrink(im, finder.det_max_side)[0] for im in (astronaut, hopper, no_face, np.tile(astronaut, (2, 1, 1)))]
+    alone = [finder._library_call(s) or [] for s in smalls]
+    together = finder._batched(smalls + smalls[:2])  # sizes repeated and mixed
+    for got, want in zip(together, alone + alone[:2], strict=True):
+        assert [(d["box"], d["confidence"], d["keypoints"]) for d in got] == \
+            [(d["box"], d["confidence"], d["keypoints"]) for d in want]
+
+
+def test_mtcnns_networks_answer_each_row_as_if_alone():
+    """Why batching cannot move a box: every output row depends on its own input row only, bit for bit."""
+    finder = get_face_finder("mtcnn")
+    rng = np.random.default_rng(0)
+    for net, side in zip(finder.networks, (40, 24, 48), strict=True):
+        x = rng.uniform(-1, 1, (13, side, side, 3)).astype(np.float32)  # 13 rows: padded to a bucket of 16
+        together = [np.asarray(o) for o in net(x)]
+        for i in (0, 6, 12):
+            alone = [np.asarray(o) for o in net(x[i:i + 1])]
+            assert all(np.array_equal(t[i], a[0]) for t, a in zip(together, alone, strict=True))
+
+
+def test_one_image_failing_leaves_the_others_their_faces(astronaut, hopper, monkeypatch):
+    from detector.inference.faces import _shrink
+
+    finder = get_face_finder("mtcnn")
+    want = [finder.detect(astronaut), finder.detect(hopper)]
+    real = finder._batched.__class__.__call__
+    odd = _shrink(hopper, finder.det_max_side)[0].shape  # what MTCNN is handed of that photo
+
+    def flaky(self, images):
+        if any(im.shape == odd for im in images):
+            raise RuntimeError("odd image")
+        return real(self, images)
+
+    monkeypatch.setattr(finder._batched.__class__, "__call__", flaky)
+    found = finder.detect_each([astronaut, hopper])
+    assert [f.as_list() for f in found[0]] == [f.as_list() for f in want[0]]
+    assert isinstance(found[1], RuntimeError)
+    with pytest.raises(RuntimeError, match="odd image"):
+        finder.detect_many([astronaut, hopper])
 
 
 @pytest.mark.parametrize("box", [FaceBox(0, 0, 50, 60), FaceBox(180, 150, 40, 40), FaceBox(90, 90, 30, 20)])
@@ -76,3 +126,28 @@ def test_astronaut_face_centre_constant_matches_the_photo():
     # ... and be what its comment says: the centre of MTCNN's box on the upright photo.
     face = get_face_finder("mtcnn").detect(astronaut())[0]
     assert abs(face.x + face.w / 2 - x) <= 3 and abs(face.y + face.h / 2 - y) <= 3, face
+
+
+def test_concurrent_callers_get_their_own_copy_of_the_networks_and_the_same_faces(astronaut, hopper):
+    import threading
+
+    from detector.inference.faces import MtcnnFaceFinder
+
+    finder = MtcnnFaceFinder(lanes=2)
+    want = [[f.as_list() for f in finder.detect(im)] for im in (astronaut, hopper)]
+    assert finder.n_lanes == 1  # one caller at a time needs one copy
+    with finder._lane():  # the first copy is busy: the next caller gets a second one
+        got = finder.detect_many([astronaut, hopper])
+    assert finder.n_lanes == 2 and [[f.as_list() for f in fs] for fs in got] == want
+    results = []
+
+    def find():
+        for _ in range(3):
+            results.append([[f.as_list() for f in fs] for fs in finder.detect_many([astronaut, hopper])])
+
+    threads = [threading.Thread(target=find) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [want] * 9 and finder.n_lanes == 2  # never more copies than allowed

@@ -160,3 +160,10 @@ def test_export_writes_the_three_networks(tmp_path):
 
     assert export_main(["--mtcnn", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.glob("*.tflite")) == ["onet.tflite", "pnet.tflite", "rnet.tflite"]
+
+
+def test_lite_networks_refuse_inputs_smaller_than_their_window_instead_of_crashing(finders):
+    p_net = finders["tflite"].networks[0]
+    with pytest.raises(ValueError, match="at least 12 px"):
+        p_net(np.zeros((1, 10, 40, 3), np.float32))  # TF Lite would segfault on this
+    assert [o.shape for o in p_net(np.zeros((1, 12, 12, 3), np.float32))] == [(1, 1, 1, 4), (1, 1, 1, 2)]

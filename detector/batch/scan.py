@@ -1,57 +1,40 @@
-"""Scan files and folders of photos and videos: one verdict per file, as JSON lines, CSV or an HTML report.
+"""``python -m detector scan``: files and folders of photos and videos, one verdict per file.
 
     python -m detector scan photos/ clip.mp4 --format html --out report/
+    python -m detector scan archive/ --engine ray --format parquet --out results/
 
-The scan gives the same numbers as Detector.analyze (the web apps' call; a test pins the two
-together) but is organised for throughput rather than for one upload:
-
-* a small thread pool decodes images and finds their faces *ahead* of the model, so the CPU
-  never waits on a JPEG decoder or on MTCNN while the classifier could be running;
-* the face crops of several images are stacked into *one* model call (Detector.score),
-  which is several times cheaper per crop than one call per image;
-* heatmaps are off unless asked for (``--heatmaps``, or the HTML report, which shows them):
-  the plain forward pass needs no gradients.
-
-Nothing in a folder can stop the run: a file that cannot be read becomes a record with
-``error`` set to a one-sentence reason.  stdout carries only the machine-readable records (none
-for ``--format html``, whose output is the report); the progress bar and the closing summary go
-to stderr.
+This module is the command line: arguments, the output formats (JSON lines, CSV, the HTML
+report; Parquet on Ray), the summary and the exit status.  The scoring itself is the local
+engine (``detector.batch.local_engine``: decoding, face finding and the model overlapped in this
+process) or, with ``--engine ray``, the same engine in every actor of a Ray Data pool
+(``detector.batch.ray_engine``).  stdout carries only the machine-readable records (none for
+``--format html``, whose output is the report); progress and the closing summary go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
-import io
 import json
-import logging
 import sys
-import threading
 import time
-from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..config import CAM_METHODS, DEFAULT_CAM_METHOD, FACE_FINDERS, VIDEO_FRAMES, VIDEO_TOP_K
 from ..errors import DetectorError
-from ..inference.images import LoadedImage, load_image
-from ..inference.video import VIDEO_SUFFIXES, analyze_video, is_video, sample_frames, timeline_png
-from ..inference.views import FaceViews
+from ..inference.video import VIDEO_SUFFIXES
 from ..training.data import IMAGE_SUFFIXES
 from . import report
+from .local_engine import (  # noqa: F401 - Scanner, ScanOptions, scan, read_manifest: the library API, as before
+    ManifestError,
+    Scanner,
+    ScanOptions,
+    collect_files,
+    read_manifest,
+    scan,
+)
 from .records import CSV_FIELDS, NAME_ERRORS, ScanRecord, error_record
-
-log = logging.getLogger(__name__)
-
-THUMB_SIDE = 160  # px, longer side of the HTML report's thumbnails
-# A message for failures we did not foresee: the reason stays in the log, never a traceback on the record.
-UNEXPECTED = "This file could not be analysed (unexpected {kind}); it was skipped."
 
 EXIT_CLEAN, EXIT_FAKE_FOUND, EXIT_USAGE = 0, 1, 2
 EPILOG = """\
@@ -61,249 +44,33 @@ exit status:
   2  usage error, the model could not be loaded, or no file could be read
 
 output:
-  --format json  one JSON object per file on stdout (JSON lines); with --out also DIR/report.json
-  --format csv   a header and one row per file on stdout (path,label,p_fake,n_faces,error);
-                 with --out also DIR/report.csv
-  --format html  DIR/report.html (needs --out): thumbnails, heatmap overlays, face thumbnails,
-                 verdicts and provenance, sortable by P(fake); heatmaps are always computed for it;
-                 nothing but the progress bar and the summary (on stderr) is printed
+  --format json     one JSON object per file on stdout (JSON lines); with --out also DIR/report.json
+                    (--engine ray: DIR/records-<time>.jsonl, written as records arrive)
+  --format csv      a header and one row per file on stdout (path,label,p_fake,n_faces,error,verdict,
+                    provenance,provenance_strength); with --out also DIR/report.csv (--engine ray: stdout only)
+  --format html     DIR/report.html (needs --out): thumbnails, heatmap overlays, face thumbnails,
+                    verdicts and provenance, sortable by P(fake); heatmaps are always computed for it;
+                    nothing but the progress bar and the summary (on stderr) is printed (--engine local only)
+  --format parquet  --engine ray only, needs --out: DIR/*.parquet written by the workers, one row per file
+                    (path, kind, label, verdict, p_fake, n_faces, crops, error, message, record = the JSON line)
+
+inputs:
+  files, folders (searched recursively) and manifests: a .csv or .parquet file named on the command
+  line is read as a list of files (its 'path' column; relative paths are relative to the manifest)
+
+engines:
+  --engine local    this process: threads decode and find faces ahead, one model call per group of images
+  --engine ray      Ray Data: a pool of actors, each with the detector loaded once, scoring blocks of
+                    files with the local engine's code (the same records); a local Ray is started for
+                    the run unless --address names a cluster (see the README: ray start --head)
 
 examples:
   python -m detector scan photos/                      # JSON lines, heatmaps off (fastest)
   python -m detector scan photos/ --format csv > scores.csv
   python -m detector scan photos/ clip.mp4 --format html --out report/ --timeline
+  python -m detector scan archive/ --engine ray --format parquet --out results/
+  python -m detector scan list.csv --engine ray --address auto --format parquet --out results/ --resume
 """
-
-
-@dataclass
-class ScanOptions:
-    cam_method: str | None = None  # None = no heatmaps (fastest)
-    opacity: float = 0.5  # heatmap strength in the overlay thumbnails
-    batch: int = 32  # face crops per model call
-    workers: int = 2  # decode/face-finding threads
-    frames: int = VIDEO_FRAMES  # video: frames sampled per video
-    stride: int | None = None  # video: every stride-th frame (default: spread evenly)
-    top_k: int = VIDEO_TOP_K  # video: P(fake) = mean of the top-k frame scores
-    thumbnails: bool = False  # keep JPEG thumbnails on the records (for the HTML report)
-    timeline_dir: Path | None = None  # write a P(fake)-over-time PNG per video here
-
-
-# ---------------------------------------------------------------------------- finding the files
-
-
-def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
-    """Files to scan (folders walked recursively, images and videos only) and paths that do not exist.
-
-    A file named explicitly is scanned whatever its suffix -- the loader then says what it is.
-    """
-    wanted = IMAGE_SUFFIXES | VIDEO_SUFFIXES
-    files: list[Path] = []
-    missing: list[str] = []
-    seen: set[Path] = set()
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.suffix.lower() in wanted and q.is_file())
-        elif p.is_file():
-            found = [p]
-        else:
-            missing.append(str(raw))
-            continue
-        for q in found:
-            key = q.resolve()
-            if key not in seen:
-                seen.add(key)
-                files.append(q)
-    return files, missing
-
-
-# ---------------------------------------------------------------------------- the scan itself
-
-
-@dataclass
-class _Prepared:
-    """An image decoded and cut into face crops, waiting for its turn in a model batch."""
-
-    path: Path
-    image: LoadedImage | None = None
-    faces: list = field(default_factory=list)
-    boxes: list = field(default_factory=list)
-    crops: FaceViews | None = None
-    skipped: int = 0
-    times: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-
-
-def _jpeg(rgb: np.ndarray, side: int = THUMB_SIDE) -> bytes:
-    from PIL import Image
-
-    im = Image.fromarray(rgb)
-    im.thumbnail((side, side))
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=80)
-    return buf.getvalue()
-
-
-def _unexpected(exc: BaseException) -> str:
-    log.warning("unexpected %s while scanning", type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
-    return UNEXPECTED.format(kind=type(exc).__name__)
-
-
-class Scanner:
-    """Runs a :class:`~detector.inference.pipeline.Detector` over many files, batching face crops across images."""
-
-    def __init__(self, detector, options: ScanOptions | None = None):
-        self.det = detector
-        self.opts = options or ScanOptions()
-        # Face finders hold one model each; one at a time keeps Haar (not re-entrant) safe too.
-        self._find_lock = threading.Lock()
-        self.n_crops = 0  # face crops scored so far (for the speed summary)
-
-    # -- worker side: decode + faces, in the thread pool
-
-    def _prepare(self, path: Path) -> _Prepared:
-        try:
-            t = time.perf_counter()
-            image = load_image(path, self.det.limits)
-            t1 = time.perf_counter()
-            with self._find_lock:
-                faces, boxes, crops, skipped = self.det.find_crops(image.rgb)
-            t2 = time.perf_counter()
-            return _Prepared(path, image, faces, boxes, crops, skipped,
-                             {"decode": (t1 - t) * 1000, "faces": (t2 - t1) * 1000})
-        except DetectorError as exc:
-            return _Prepared(path, error=str(exc))
-        except Exception as exc:  # noqa: BLE001 - one odd file must not end the scan
-            return _Prepared(path, error=_unexpected(exc))
-
-    # -- main side: one model call per batch
-
-    def _flush(self, pending: list[_Prepared]) -> Iterator[ScanRecord]:
-        ready = [x for x in pending if x.error is None]
-        probs = cams = None
-        model_ms = 0.0
-        if ready:
-            crops = FaceViews.concat([x.crops for x in ready])
-            t = time.perf_counter()
-            try:
-                probs, cams = self.det.score(crops, self.opts.cam_method)
-            except Exception as exc:  # noqa: BLE001
-                message = _unexpected(exc)
-                for x in ready:
-                    x.error = message
-                ready = []
-            model_ms = (time.perf_counter() - t) * 1000
-            self.n_crops += len(crops) if ready else 0
-        total = sum(len(x.crops) for x in ready) or 1
-        start = 0
-        for x in pending:
-            if x.error is not None:
-                yield error_record(x.path, x.error)
-                continue
-            n = len(x.crops)
-            sl = slice(start, start + n)
-            start += n
-            times = dict(x.times, model=model_ms * n / total)  # the batch's time, shared by crop count
-            try:
-                res = self.det.assemble(x.image, x.faces, x.boxes, x.skipped, probs[sl],
-                                        None if cams is None else cams[sl], self.opts.cam_method,
-                                        self.opts.opacity, render_overlay=self.opts.thumbnails, times=times)
-                yield self._image_record(x, res)
-            except Exception as exc:  # noqa: BLE001
-                yield error_record(x.path, _unexpected(exc))
-
-    def _image_record(self, x: _Prepared, res) -> ScanRecord:
-        heat = self.opts.cam_method is not None
-        faces = []
-        if res.face_found:
-            for f in res.faces:
-                d = {"box": [int(v) for v in f.box], "p_fake": round(float(f.p_fake), 4), "label": f.label,
-                     "verdict": f.verdict,
-                     "detector_score": None if f.detector_score is None else round(float(f.detector_score), 4)}
-                if heat and f.heatmap is not None:
-                    d["heatmap"] = np.round(f.heatmap, 3).tolist()
-                faces.append(d)
-        rec = ScanRecord(str(x.path), "image", float(res.p_fake), res.label, faces, res.message, list(res.notes),
-                         verdict=res.verdict, provenance=res.provenance)
-        if self.opts.thumbnails:
-            rec.thumb = _jpeg(x.image.rgb)
-            report.add_pictures(rec, x.image.rgb, res, self.opts.opacity)
-        return rec
-
-    def _video(self, path: Path) -> ScanRecord:
-        o = self.opts
-        try:
-            # The HTML report shows the worst frame's heatmap, so it asks for the CAM there too.
-            cam = o.cam_method or (DEFAULT_CAM_METHOD if o.thumbnails else None)
-            # Frames go through the face finder on this thread: hold the workers' lock meanwhile.
-            with self._find_lock:
-                vr = analyze_video(self.det, path, max_frames=o.frames, stride=o.stride, top_k=o.top_k, cam_method=cam)
-            rec = ScanRecord(str(path), "video", vr.p_fake, vr.label, [], vr.message, list(vr.notes), video=vr.to_dict(),
-                             n_faces_override=max((f.n_faces for f in vr.frames), default=0), verdict=vr.verdict)
-            if o.timeline_dir is not None:
-                o.timeline_dir.mkdir(parents=True, exist_ok=True)
-                tag = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
-                png = timeline_png(vr, o.timeline_dir / f"{path.stem}-{tag}.png", self.det.threshold)
-                rec.timeline = str(png)
-            if o.thumbnails:
-                if vr.worst_result is not None and vr.worst_rgb is not None:
-                    report.add_pictures(rec, vr.worst_rgb, vr.worst_result, o.opacity)
-                first = next(iter(sample_frames(path, max_frames=1)), None)
-                if first is not None:
-                    rec.thumb = _jpeg(first[2])
-            return rec
-        except DetectorError as exc:
-            return error_record(path, str(exc))
-        except Exception as exc:  # noqa: BLE001
-            return error_record(path, _unexpected(exc))
-
-    def run(self, files: list[Path]) -> Iterator[ScanRecord]:
-        """Records in the order of ``files``; images are decoded ahead and scored in batches."""
-        o = self.opts
-        workers = max(1, o.workers)
-        ahead = 2 * workers + 2  # files decoded before the model needs them (bounded: photos can be big)
-        max_pending = max(4, o.batch // 2)  # images held for one batch (bounded for memory)
-        todo = iter(files)
-        queue: deque[tuple[Path, Future | None]] = deque()
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fdet-scan") as pool:
-
-            def fill() -> None:
-                while len(queue) < ahead:
-                    p = next(todo, None)
-                    if p is None:
-                        return
-                    queue.append((p, None if is_video(p) else pool.submit(self._prepare, p)))
-
-            pending: list[_Prepared] = []
-            n_crops = 0
-            fill()
-            while queue:
-                path, fut = queue.popleft()
-                fill()
-                if fut is None:  # a video: finish the images before it, keep the order
-                    yield from self._flush(pending)
-                    pending, n_crops = [], 0
-                    yield self._video(path)
-                    continue
-                item = fut.result()
-                pending.append(item)
-                n_crops += 0 if item.crops is None else len(item.crops)
-                if n_crops >= o.batch or len(pending) >= max_pending:
-                    yield from self._flush(pending)
-                    pending, n_crops = [], 0
-            yield from self._flush(pending)
-
-
-def scan(paths: Iterable[str | Path], detector=None, options: ScanOptions | None = None) -> Iterator[ScanRecord]:
-    """Library entry point: records for every file under ``paths`` (missing paths become error records)."""
-    if detector is None:
-        from ..inference.pipeline import get_detector
-
-        detector = get_detector()
-    files, missing = collect_files(paths)
-    for m in missing:
-        yield error_record(m, f"No such file or folder: {m}")
-    yield from Scanner(detector, options).run(files)
 
 
 # ---------------------------------------------------------------------------- command line
@@ -315,10 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="image/video files and folders (folders are searched recursively for "
                         f"{', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))})")
-    p.add_argument("--format", choices=("json", "csv", "html"), default="json",
+    p.add_argument("--format", choices=("json", "csv", "html", "parquet"), default="json",
                    help="output format (default json); see 'output' below")
     p.add_argument("--out", type=Path, metavar="DIR",
-                   help="folder for report.json / report.csv / report.html (and timelines/); created if needed")
+                   help="folder for report.json / report.csv / report.html (and timelines/), or the Ray "
+                        "engine's records-*.jsonl / *.parquet; created if needed")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process (default); ray: a Ray Data actor pool, see 'engines' below")
     p.add_argument("--heatmaps", action=argparse.BooleanOptionalAction, default=False,
                    help="compute Grad-CAM heatmaps (slower; added to the JSON faces; always on for --format html)")
     p.add_argument("--cam", choices=CAM_METHODS, default=DEFAULT_CAM_METHOD,
@@ -335,8 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"videos: P(fake) is the mean of the K most suspicious frames (default {VIDEO_TOP_K})")
     p.add_argument("--timeline", action="store_true",
                    help="videos: write a P(fake)-over-time PNG per video into DIR/timelines (needs --out)")
-    p.add_argument("--batch", type=int, default=32, help="face crops per model call (default 32)")
-    p.add_argument("--workers", type=int, default=2, help="threads decoding images and finding faces (default 2)")
+    p.add_argument("--batch", type=int, default=32,
+                   help="face crops per model call (default 32); faces are found for batch/2 images at a time")
+    p.add_argument("--workers", type=int, default=2, help="threads decoding images, per process (default 2)")
+    p.add_argument("--finders", type=int, default=None,
+                   help="threads finding faces, per process, each with its own copy of MTCNN (default 2; "
+                        "--engine ray: one per CPU of an actor)")
+    ray = p.add_argument_group("Ray engine (--engine ray)")
+    ray.add_argument("--address", metavar="ADDR",
+                     help="join this Ray cluster ('auto': the one this machine belongs to; HOST:PORT: its head); "
+                          "default: start a local Ray for this run")
+    ray.add_argument("--actors", type=int, metavar="N",
+                     help="detector copies (Ray actors) in the pool (default: cluster CPUs / --cpus-per-actor)")
+    ray.add_argument("--cpus-per-actor", type=float, default=1.0, metavar="C",
+                     help="CPUs each actor reserves; its TF Lite threads follow (default 1)")
+    ray.add_argument("--resume", action="store_true",
+                     help="skip the files that already have a record in --out DIR (from an earlier run)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar on stderr")
     return p
 
@@ -384,15 +168,21 @@ def main(argv: list[str] | None = None, detector=None) -> int:
         parser.error("--timeline writes DIR/timelines/*.png: give --out DIR")
     if a.out is not None and a.out.exists() and not a.out.is_dir():
         parser.error(f"--out {a.out} exists and is not a folder")  # found now, not after the whole scan
-    for name in ("frames", "top_k", "batch", "workers"):
-        if getattr(a, name) < 1:
+    for name in ("frames", "top_k", "batch", "workers", "finders"):
+        if getattr(a, name) is not None and getattr(a, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if a.stride is not None and a.stride < 1:
         parser.error("--stride must be at least 1")
     if not 0.0 <= a.opacity <= 1.0:
         parser.error("--opacity must be between 0 and 1")
+    check_engine_args(parser, a)
 
-    files, missing = collect_files(a.paths)
+    try:
+        files, missing = collect_files(a.paths)
+    except ManifestError as exc:
+        parser.error(str(exc))
+    if a.engine == "ray":
+        return main_ray(a, files, missing)
     if not files:
         print(f"python -m detector scan: no image or video found in {', '.join(a.paths)}", file=sys.stderr)
         return EXIT_USAGE
@@ -407,7 +197,8 @@ def main(argv: list[str] | None = None, detector=None) -> int:
 
     html = a.format == "html"
     options = ScanOptions(cam_method=a.cam if (a.heatmaps or html) else None, opacity=a.opacity, batch=a.batch,
-                          workers=a.workers, frames=a.frames, stride=a.stride, top_k=a.top_k, thumbnails=html,
+                          workers=a.workers, finders=a.finders or 2, frames=a.frames, stride=a.stride,
+                          top_k=a.top_k, thumbnails=html,
                           timeline_dir=a.out / "timelines" if a.timeline else None)
     scanner = Scanner(detector, options)
 
@@ -462,6 +253,94 @@ def main(argv: list[str] | None = None, detector=None) -> int:
         print(f"report written to {path}", file=sys.stderr)
     print(f"python -m detector scan: {summary_line(summary)} Threshold {detector.threshold:.3f}.", file=sys.stderr)
     return exit_status(records)
+
+
+def check_engine_args(parser: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    """Usage errors of the engine flags, found before anything is loaded."""
+    if a.engine == "local":
+        for flag, value in (("--format parquet", a.format == "parquet"), ("--resume", a.resume),
+                            ("--address", a.address), ("--actors", a.actors)):
+            if value:
+                parser.error(f"{flag} needs --engine ray")
+        return
+    if a.format == "html" or a.timeline:
+        parser.error("the HTML report and --timeline are made by --engine local (one machine's files); "
+                     "use --format json, csv or parquet with --engine ray")
+    if a.format == "parquet" and a.out is None:
+        parser.error("--format parquet writes DIR/*.parquet: give --out DIR")
+    if a.resume and a.out is None:
+        parser.error("--resume reads the records already in --out DIR: give --out DIR")
+    if a.actors is not None and a.actors < 1:
+        parser.error("--actors must be at least 1")
+    if a.cpus_per_actor <= 0:
+        parser.error("--cpus-per-actor must be positive")
+    if a.out is not None and not a.resume:
+        from .ray_engine import has_output
+
+        if has_output(a.out):
+            parser.error(f"--out {a.out} already holds scan records; add --resume to continue that scan, "
+                         "or choose an empty folder")
+
+
+def main_ray(a: argparse.Namespace, files: list[Path], missing: list[str]) -> int:
+    """``--engine ray``: the files on a Ray actor pool (``detector.batch.ray_engine``)."""
+    import os
+
+    from ..inference.bundle import read_config, verify_weights
+    from . import ray_engine
+
+    done = ray_engine.done_paths(a.out) if a.resume else set()
+    todo, skipped = ray_engine.todo_paths(files, done)
+    missing = [m for m in missing if os.path.abspath(m) not in done]
+    if not files and not missing:
+        print(f"python -m detector scan: no image or video found in {', '.join(a.paths)}", file=sys.stderr)
+        return EXIT_USAGE
+    try:  # the model is checked here, once, rather than failing in every actor
+        from ..config import DEFAULT_MODEL_DIR, Settings
+
+        settings = Settings()
+        model_dir = a.model_dir or settings.model_dir or (None if os.environ.get("FDET_HF_REPO") else DEFAULT_MODEL_DIR)
+        threshold = None
+        if model_dir is not None:
+            config = read_config(model_dir)
+            verify_weights(model_dir, config)
+            threshold = float(config.threshold)
+    except DetectorError as exc:
+        print(f"python -m detector scan: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    options = ScanOptions(cam_method=a.cam if a.heatmaps else None, opacity=a.opacity, batch=a.batch,
+                          workers=a.workers, finders=a.finders or max(1, round(a.cpus_per_actor)), frames=a.frames,
+                          stride=a.stride, top_k=a.top_k)
+    opts = ray_engine.RayOptions(address=a.address, actors=a.actors, cpus_per_actor=a.cpus_per_actor,
+                                 model_dir=None if a.model_dir is None else str(Path(a.model_dir).resolve()),
+                                 face_finder=a.face_finder, progress=a.progress,
+                                 scan=ray_engine.scan_options_dict(options))
+    if skipped:
+        print(f"python -m detector scan: {skipped} files already have a record in {a.out}; scanning the "
+              f"{len(todo) + len(missing)} others.", file=sys.stderr)
+    lost = [error_record(m, f"No such file or folder: {m}") for m in missing]
+    try:
+        result = ray_engine.run(todo, opts, a.format, a.out, sys.stdout, driver_records=lost)
+    except KeyboardInterrupt:
+        print("python -m detector scan: interrupted; the records written so far stay (--resume continues).",
+              file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        ray_engine.shutdown()
+    c = result.counts
+    summary = {**c, "seconds": round(result.seconds, 2),
+               "face_crops_per_second": round(c["crops"] / result.seconds, 1) if result.seconds > 0 else None}
+    where = f" Ray: {result.actors} actors on {result.cluster_cpus:g} CPUs, started in {result.startup_s:.1f} s."
+    tail = "" if threshold is None else f" Threshold {threshold:.3f}."
+    if a.out is not None:
+        print(f"records written to {a.out}", file=sys.stderr)
+    print(f"python -m detector scan: {summary_line(summary)}{tail}{where}", file=sys.stderr)
+    if c["fake"]:
+        return EXIT_FAKE_FOUND
+    if c["files"] and c["errors"] == c["files"]:
+        return EXIT_USAGE
+    return EXIT_CLEAN
 
 
 if __name__ == "__main__":

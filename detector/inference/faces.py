@@ -11,7 +11,10 @@ speed and recall for both):
   detected exactly as when the training crops were made) nor on the package portraits at
   256-2048 px, and finds 16/16 faces of a 4x4 group photo at 2048 px (faces 4 % of the side),
   24/25 at 5x5 (3.3 %).
-  Many images can be detected in one batched call (used by ``detector.training.prepare``).
+  Many images can be detected in one batched call (``detect_each``/``detect_many``: the batch scan,
+  ``detector.training.prepare``) and every image still gets exactly the faces it gets alone -- the
+  canonical boxes are MTCNN's own answer for the image by itself (``mtcnn_nets.BatchedMtcnn``; the
+  single-image ``detect`` is the same code with a batch of one).
   The library runs its three small networks eagerly with TensorFlow, layer by layer, once per
   pyramid level; ``detector.inference.mtcnn_nets`` runs them in TF Lite instead
   (``mtcnn_engine="tflite"``, the default): the same boxes to the pixel, 2.5-3x faster per photo.
@@ -26,6 +29,9 @@ The crop is a square of side ``margin * max(w, h)`` centred on the box, slid ins
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import queue
 import threading
 from dataclasses import dataclass, field
 
@@ -33,6 +39,8 @@ import cv2
 import numpy as np
 
 from ..config import FACE_FINDERS, MIN_FACE, CropConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -114,26 +122,79 @@ def _shrink(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 
 
 class MtcnnFaceFinder:
-    """MTCNN with a shrink-first policy; thread-safe (the networks are not re-entrant)."""
+    """MTCNN with a shrink-first policy; thread-safe.
+
+    The networks are not re-entrant, so each call takes a *lane* -- one copy of MTCNN's three
+    networks -- for itself.  With the TF Lite engine up to ``lanes`` copies are made, on demand,
+    so that that many threads (the web app's concurrent requests, the batch scan's face-finding
+    threads) find faces at once; the weights are ~0.5 MB, a copy costs ~0.5 s when first needed.
+    """
 
     name = "mtcnn"
     MTCNN_ENGINES = ("tflite", "graph", "eager")  # how its three networks run (detector.inference.mtcnn_nets)
 
     def __init__(self, det_max_side: int = 320, min_confidence: float = 0.9, min_face: int = MIN_FACE,
-                 mtcnn_engine: str = "tflite"):
+                 mtcnn_engine: str = "tflite", lanes: int = 2):
         from mtcnn import MTCNN  # heavy import, only when used
 
         if mtcnn_engine not in self.MTCNN_ENGINES:
             raise ValueError(f"unknown MTCNN engine {mtcnn_engine!r}; choose {', '.join(self.MTCNN_ENGINES)}")
         self._mtcnn = MTCNN(device="CPU:0")
-        from .mtcnn_nets import speed_up
+        from .mtcnn_nets import BatchedMtcnn, speed_up
 
         # "eager" if the library's layout is not the expected one
         self.mtcnn_engine = speed_up(self._mtcnn, mtcnn_engine)
+        # The TF Lite engine finds faces of many images in few network calls (canonical: the same
+        # faces as one image alone); the reference engines call the library one image at a time.
+        self._batched = BatchedMtcnn(self._mtcnn) if self.mtcnn_engine == "tflite" else None
+        self.max_lanes = max(1, lanes) if self._batched is not None else 1
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
+        self._idle.put(self._batched)
+        self.n_lanes = 1
+        self._grow = threading.Lock()
         self.det_max_side = det_max_side
         self.min_confidence = min_confidence
         self.min_face = min_face
         self._lock = threading.Lock()
+
+    def ensure_lanes(self, n: int) -> None:
+        """Allow at least ``n`` copies of the networks (one per thread that will find faces at once)."""
+        if self._batched is not None:
+            with self._grow:
+                self.max_lanes = max(self.max_lanes, n)
+
+    @staticmethod
+    def _new_lane():
+        from mtcnn import MTCNN
+
+        from .mtcnn_nets import BatchedMtcnn, speed_up
+
+        mtcnn = MTCNN(device="CPU:0")
+        if speed_up(mtcnn, "tflite") != "tflite":
+            raise RuntimeError("the installed mtcnn does not have the expected layout")
+        return BatchedMtcnn(mtcnn)
+
+    @contextlib.contextmanager
+    def _lane(self):
+        """An idle copy of the networks (:class:`~detector.inference.mtcnn_nets.BatchedMtcnn`), a new one if allowed."""
+        try:
+            lane = self._idle.get_nowait()
+        except queue.Empty:
+            lane = None
+            with self._grow:
+                if self.n_lanes < self.max_lanes:
+                    try:
+                        lane = self._new_lane()
+                        self.n_lanes += 1
+                    except Exception as exc:  # noqa: BLE001 - fewer lanes is slower, not wrong
+                        log.warning("a second copy of MTCNN could not be made (%s); sharing one.", exc)
+                        self.max_lanes = self.n_lanes
+            if lane is None:
+                lane = self._idle.get()
+        try:
+            yield lane
+        finally:
+            self._idle.put(lane)
 
     @property
     def networks(self) -> list:
@@ -163,20 +224,60 @@ class MtcnnFaceFinder:
         faces.sort(key=lambda f: f.area, reverse=True)
         return faces
 
-    def _safe_detect(self, images):
-        """MTCNN raises on some tiny inputs (its pyramid reaches <12 px); treat that as 'no face'."""
+    def _library_call(self, small: np.ndarray) -> list[dict] | None:
+        """``mtcnn``'s own ``detect_faces`` on one image (the graph and eager reference engines)."""
         try:
-            with self._lock:
-                return self._mtcnn.detect_faces(images)
-        except (ValueError, IndexError):
+            return self._mtcnn.detect_faces(small)
+        except (ValueError, IndexError):  # its pyramid reaches < 12 px on some tiny inputs: no face
             return None
 
-    def _detect_once(self, rgb: np.ndarray) -> list[FaceBox]:
-        small, scale = _shrink(rgb, self.det_max_side)
-        if min(small.shape[:2]) < 24:
+    def _raw(self, smalls: list[np.ndarray]) -> list[list[dict] | None | Exception]:
+        """MTCNN's answer per image: its JSON rows, None for "it raised: no face", or the unexpected error."""
+        if not smalls:
             return []
-        raw = self._safe_detect(small)
-        return [] if raw is None else self._convert(raw, scale, rgb.shape[1], rgb.shape[0])
+        if self._batched is None:
+            with self._lock:
+                return [self._library_call(s) for s in smalls]
+        with self._lane() as batched:
+            try:
+                return batched(smalls)
+            except Exception:  # noqa: BLE001 - one image at a time, so one odd image cannot sink the others
+                out: list[list[dict] | None | Exception] = []
+                for s in smalls:
+                    try:
+                        out.append(batched([s])[0])
+                    except (ValueError, IndexError):
+                        out.append(None)
+                    except Exception as exc:  # noqa: BLE001 - handed to the caller, per image
+                        out.append(exc)
+                return out
+
+    def _pass(self, images: list[np.ndarray]) -> list[list[FaceBox] | Exception]:
+        """One detection pass: each image shrunk to ``det_max_side``, all of them batched."""
+        shrunk = [_shrink(im, self.det_max_side) for im in images]
+        todo = [i for i, (small, _) in enumerate(shrunk) if min(small.shape[:2]) >= 24]
+        out: list[list[FaceBox] | Exception] = [[] for _ in images]
+        for i, raw in zip(todo, self._raw([shrunk[i][0] for i in todo]), strict=True):
+            if isinstance(raw, Exception):
+                out[i] = raw
+            elif raw is not None:
+                out[i] = self._convert(raw, shrunk[i][1], images[i].shape[1], images[i].shape[0])
+        return out
+
+    def detect_each(self, images: list[np.ndarray]) -> list[list[FaceBox] | Exception]:
+        """Faces per image (largest first), or the error that image alone raised; batched across images.
+
+        Every image gets exactly the faces :meth:`detect` gives it alone (``mtcnn_nets.BatchedMtcnn``):
+        a scan and the web app's ``analyze`` agree to the pixel whatever else is in the batch.
+        Images without a face get the second look on a padded copy (:meth:`_retry_padded`), batched too.
+        """
+        found = self._pass(images)
+        retry = [i for i, f in enumerate(found) if isinstance(f, list) and not f]
+        padded = [_padded(images[i]) for i in retry]
+        for i, (pad, again) in zip(retry, zip(padded, self._pass([im for im, _ in padded]), strict=True), strict=True):
+            h, w = images[i].shape[:2]
+            found[i] = again if isinstance(again, Exception) else _unpad(again, pad[1], w, h)
+        return found
 
     def _retry_padded(self, rgb: np.ndarray) -> list[FaceBox]:
         """Second look on a padded copy: tight face crops (the face is the whole frame) are often missed.
@@ -186,22 +287,20 @@ class MtcnnFaceFinder:
         "no face" into a class cue, so training leaves the remaining no-face rows out.
         """
         padded, p = _padded(rgb)
-        return _unpad(self._detect_once(padded), p, rgb.shape[1], rgb.shape[0])
+        return _unpad(_raise(self._pass([padded])[0]), p, rgb.shape[1], rgb.shape[0])
 
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:
-        faces = self._detect_once(rgb)
-        return faces if faces else self._retry_padded(rgb)
+        return _raise(self.detect_each([rgb])[0])
 
     def detect_many(self, images: list[np.ndarray]) -> list[list[FaceBox]]:
-        """Batched detection; images of similar size batch best (MTCNN pads to the largest)."""
-        if not images:
-            return []
-        shrunk = [_shrink(im, self.det_max_side) for im in images]
-        raw = self._safe_detect([s for s, _ in shrunk])
-        if raw is None:  # fall back to one at a time so one odd image cannot sink the batch
-            return [self.detect(im) for im in images]
-        found = [self._convert(r, sc, im.shape[1], im.shape[0]) for r, (_, sc), im in zip(raw, shrunk, images, strict=False)]
-        return [f if f else self._retry_padded(im) for f, im in zip(found, images, strict=True)]
+        """Batched detection, the same faces as :meth:`detect` on each image (raises an image's error)."""
+        return [_raise(f) for f in self.detect_each(images)]
+
+
+def _raise(found: list[FaceBox] | Exception) -> list[FaceBox]:
+    if isinstance(found, Exception):
+        raise found
+    return found
 
 
 class HaarFaceFinder:
@@ -231,6 +330,18 @@ class HaarFaceFinder:
 
     def detect_many(self, images: list[np.ndarray]) -> list[list[FaceBox]]:
         return [self.detect(im) for im in images]
+
+    def ensure_lanes(self, n: int) -> None:
+        """One cascade serves every thread (under its lock): nothing to add."""
+
+    def detect_each(self, images: list[np.ndarray]) -> list[list[FaceBox] | Exception]:
+        out: list[list[FaceBox] | Exception] = []
+        for im in images:
+            try:
+                out.append(self.detect(im))
+            except Exception as exc:  # noqa: BLE001 - per image, as MtcnnFaceFinder.detect_each
+                out.append(exc)
+        return out
 
     def warmup(self) -> None:
         self.detect(np.zeros((64, 64, 3), np.uint8))

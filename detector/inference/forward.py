@@ -2,9 +2,11 @@
 
 One pass yields, per face, the logit, the probability, and for each layer of the model's
 :class:`~explain.gradcam.MapLayout` its features and the gradient of the logit with respect to
-them -- so the label and every heatmap (``explain.gradcam``) cost one call, and the plain "P(fake)
-only" path of a batch scan is the same call with the rest dropped (or, on TF Lite, a second
-signature without the gradients: :data:`PREDICT`).
+them -- so the label and every heatmap (``explain.gradcam``) cost one call.  The plain "P(fake)
+only" path of a batch scan (:meth:`Classifier.predict`) is, in TensorFlow, :func:`predict_function`
+(no gradients); on TF Lite it is the same one call with the rest dropped: the gradients are
+constants broadcast over the features (:func:`head_gradients`), and a predict-only conversion
+measured no faster (``python -m bench.scale``, ``predict_only``).
 
 Two runtimes compute it, with the same numbers to 1e-5 (``tests/test_lite.py``):
 

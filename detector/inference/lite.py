@@ -30,7 +30,12 @@ import numpy as np
 
 
 def default_threads() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+    """Threads per interpreter: ``OMP_NUM_THREADS`` when set (Ray sets it to an actor's CPUs), else up to 4 cores."""
+    try:
+        wanted = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        wanted = 0
+    return wanted if wanted > 0 else max(1, min(4, os.cpu_count() or 1))
 
 
 def convert(fn) -> bytes:

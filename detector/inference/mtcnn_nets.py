@@ -79,7 +79,7 @@ class LiteNet:
         self._run = self._shipped(expected, probe)
         if self._run is None:
             self.source = "converted at start-up"
-            self._run = LiteRunner(convert(CompiledNet(model, side)._fn), shapes=24)
+            self._run = LiteRunner(convert(CompiledNet(model, side)._fn), shapes=_shapes(side))
             if not _reproduces(self._run, probe, expected):
                 raise RuntimeError(f"TF Lite conversion of MTCNN's {name} does not reproduce it")
         self._empty = [np.zeros((0,) + e.shape[1:], np.float32) for e in expected]
@@ -91,7 +91,7 @@ class LiteNet:
         if not path.is_file():
             return None
         try:
-            run = LiteRunner(path.read_bytes(), shapes=24)  # P-Net: one interpreter per pyramid level
+            run = LiteRunner(path.read_bytes(), shapes=_shapes(self.side))
             if _reproduces(run, probe, expected):
                 return run
         except (ValueError, RuntimeError) as exc:  # not a readable flatbuffer
@@ -103,11 +103,37 @@ class LiteNet:
 
     def __call__(self, x, *args, **kwargs):
         x = np.asarray(x, np.float32)
-        outs = self._empty if x.shape[0] == 0 else self._run(x)
-        return tuple(o.view(_Outputs) for o in outs)
+        n = x.shape[0]
+        if min(x.shape[1:3]) < self.side:
+            # TF would raise on an input its convolutions cannot cover; TF Lite crashes the process instead
+            raise ValueError(f"{self.name} needs inputs of at least {self.side} px, got {x.shape[1:3]}")
+        if n == 0:
+            return tuple(o.view(_Outputs) for o in self._empty)
+        rows = _bucket(n) if self.side > STAGE_INPUT_SIDES[0] else n
+        if rows > n:  # R-/O-Net: a few batch sizes, not one interpreter re-plan per candidate count
+            x = np.concatenate([x, np.zeros((rows - n,) + x.shape[1:], np.float32)])
+        return tuple(o[:n].view(_Outputs) for o in self._run(x))
 
     def warmup(self) -> None:
         self(np.zeros((1, self.side, self.side, 3), np.float32))
+
+
+def _shapes(side: int) -> int:
+    """Interpreters a stage keeps, one per input shape: P-Net one per pyramid level of each image size
+    seen lately (~8 levels a size; a mixed archive has a handful of sizes after shrinking to 320 px),
+    R-/O-Net one per batch bucket (:func:`_bucket`).  P-Net's weights are 7k floats: the copies are cheap.
+    """
+    return 64 if side == STAGE_INPUT_SIDES[0] else 24
+
+
+def _bucket(n: int) -> int:
+    """Rows a batch of ``n`` R-/O-Net patches is padded to: 1, 2, 4, ... 64, then multiples of 64.
+
+    Each distinct batch size costs the TF Lite runner an interpreter re-plan (``allocate_tensors``,
+    ~1 ms); the candidate count changes with every photo.  The networks are row-independent, so
+    zero rows change nothing but a little work (``tests/test_faces.py``).
+    """
+    return 1 << (n - 1).bit_length() if n <= 64 else -(-n // 64) * 64
 
 
 def _reproduces(run, probe: np.ndarray, expected: list[np.ndarray]) -> bool:
@@ -188,3 +214,176 @@ def speed_up(mtcnn, mtcnn_engine: str) -> str:
     if mtcnn_engine == "tflite":
         mtcnn.stages[0] = PyramidPNet(stages[0])
     return mtcnn_engine
+
+
+# ---------------------------------------------------------------------------- many images at once
+
+# Defaults of mtcnn 1.0's stages (StagePNet/StageRNet/StageONet.__call__): what detect_faces uses.
+STAGE_DEFAULTS = {"min_face_size": 20, "min_size": 12, "scale_factor": 0.709, "threshold_pnet": 0.6,
+                  "nms_pnet1": 0.5, "nms_pnet2": 0.7, "threshold_rnet": 0.7, "nms_rnet": 0.7,
+                  "threshold_onet": 0.8, "nms_onet": 0.7}
+
+
+class BatchedMtcnn:
+    """MTCNN over many images in few network calls, each image's answer *exactly* its answer alone.
+
+    The library's own batch (``MTCNN.detect_faces(list)``) is not that: it pads every image to the
+    largest, which moves the pyramid grid and the R-/O-Net patch sampling, and it sorts the boxes
+    of all images together with NumPy's unstable sort, so of two proposals with the same
+    (saturated) score the one kept depends on the *other* images -- measured: 6-8 of 200
+    validation images got another box.  Here only the networks see several images:
+
+    * P-Net runs over each image's own pyramid (batched across same-sized images when ``pnet_batch``);
+    * R-Net and O-Net run once for the candidate patches of *all* images, whatever their sizes;
+    * everything else -- proposal generation, both NMS passes, box regression, landmarks, the
+      final clipping -- runs per image on exactly the arrays a single-image call builds, with
+      the library's own functions (a pyramid level where no window passes P-Net's threshold is
+      skipped: it would add no row).
+
+    The three networks are row-independent (a row's outputs do not depend on the other rows of
+    the batch, bit for bit: ``tests/test_faces.py``), so every image gets the same boxes, scores
+    and landmarks as ``detect_faces(image)``: these are the canonical boxes, and
+    :meth:`detector.inference.faces.MtcnnFaceFinder.detect` is this with a batch of one.
+    """
+
+    def __init__(self, mtcnn, pnet_batch: bool = False, **params):
+        stages = list(mtcnn.stages)
+        self.pnet, self.rnet, self.onet = (s._model for s in stages)
+        self.pnet_batch = pnet_batch
+        self.p = {**STAGE_DEFAULTS, **params}
+
+    # -- the three stages; ``boxes`` per image are the library's (n, 6+) rows with image id 0
+
+    def _proposals(self, group: np.ndarray) -> list[np.ndarray]:
+        """P-Net over the pyramid of the same-sized images ``group`` (normalised float32): boxes per image."""
+        from mtcnn.utils.bboxes import generate_bounding_box, resize_to_square, smart_nms_from_bboxes, upscale_bboxes
+        from mtcnn.utils.images import build_scale_pyramid
+
+        p = self.p
+        height, width = group.shape[1:3]
+        scales = build_scale_pyramid(width, height, min_face_size=p["min_face_size"], scale_factor=p["scale_factor"])
+        per_image: list[list[np.ndarray]] = [[] for _ in range(len(group))]
+        chunks = [group] if self.pnet_batch else [group[i:i + 1] for i in range(len(group))]
+        for scale in scales:
+            h, w = (np.asarray(group.shape[1:3]) * scale).astype(np.int32)
+            outs = []
+            for chunk in chunks:
+                level = np.stack([cv2.resize(im, (int(w), int(h)), interpolation=cv2.INTER_AREA).reshape(h, w, -1)
+                                  for im in chunk])
+                reg, cls = self.pnet(level)
+                outs += [(reg[i:i + 1], cls[i:i + 1]) for i in range(len(chunk))]
+            for i, (reg, cls) in enumerate(outs):
+                if not (cls[..., 1] > p["threshold_pnet"]).any():
+                    continue
+                found = upscale_bboxes(generate_bounding_box(reg, cls, p["threshold_pnet"]), np.asarray([scale]))
+                per_image[i].append(smart_nms_from_bboxes(found, threshold=p["nms_pnet1"], method="union",
+                                                          initial_sort=False))
+        out = []
+        for levels in per_image:
+            boxes = np.concatenate(levels, axis=0) if levels else np.empty((0, 6))
+            boxes = smart_nms_from_bboxes(boxes, threshold=p["nms_pnet2"], method="union", initial_sort=True)
+            out.append(resize_to_square(boxes))
+        return out
+
+    @staticmethod
+    def _patches(groups: list[tuple[list[int], object]], boxes: list[np.ndarray], side: int) -> list[np.ndarray | None]:
+        """Each image's candidate patches at ``side`` px, cut as the library cuts them (one call per image size)."""
+        from mtcnn.utils.images import extract_patches
+
+        out: list[np.ndarray | None] = [None] * len(boxes)
+        for ids, stack in groups:
+            rows = [(k, i) for k, i in enumerate(ids) if len(boxes[i])]
+            if not rows:
+                continue
+            joined = np.concatenate([np.column_stack([np.full(len(boxes[i]), k, boxes[i].dtype), boxes[i][:, 1:]])
+                                     for k, i in rows])
+            cut = np.asarray(extract_patches(stack, joined, expected_size=(side, side)))
+            start = 0
+            for _, i in rows:
+                out[i] = cut[start:start + len(boxes[i])]
+                start += len(boxes[i])
+        return out
+
+    @staticmethod
+    def _run(net, patches: list[np.ndarray | None]) -> list[tuple | None]:
+        """``net`` once over the patches of every image; its outputs split back per image."""
+        present = [p for p in patches if p is not None]
+        if not present:
+            return [None] * len(patches)
+        outs = [np.asarray(o) for o in net(np.concatenate(present))]
+        split, start = [], 0
+        for p in patches:
+            if p is None:
+                split.append(None)
+                continue
+            split.append(tuple(o[start:start + len(p)].view(_Outputs) for o in outs))
+            start += len(p)
+        return split
+
+    def _refine(self, groups, boxes: list[np.ndarray]) -> list[np.ndarray]:
+        """R-Net: ``StageRNet.__call__`` per image, the network once for all."""
+        from mtcnn.utils.bboxes import (
+            adjust_bboxes,
+            pick_matches,
+            replace_confidence,
+            resize_to_square,
+            smart_nms_from_bboxes,
+        )
+
+        p = self.p
+        out = []
+        for b, res in zip(boxes, self._run(self.rnet, self._patches(groups, boxes, 24)), strict=True):
+            if res is None:
+                out.append(np.empty((0, 6)))
+                continue
+            offsets, scores = res
+            b = adjust_bboxes(replace_confidence(b, scores), offsets)
+            b = smart_nms_from_bboxes(pick_matches(b, score_threshold=p["threshold_rnet"]), threshold=p["nms_rnet"],
+                                      method="union", initial_sort=True)
+            out.append(resize_to_square(b))
+        return out
+
+    def _output(self, groups, boxes: list[np.ndarray]) -> list[np.ndarray]:
+        """O-Net: ``StageONet.__call__`` per image (boxes and five landmarks), the network once for all."""
+        from mtcnn.utils.bboxes import adjust_bboxes, pick_matches, replace_confidence, smart_nms_from_bboxes
+        from mtcnn.utils.landmarks import adjust_landmarks
+
+        p = self.p
+        out = []
+        for b, res in zip(boxes, self._run(self.onet, self._patches(groups, boxes, 48)), strict=True):
+            if res is None:
+                out.append(np.empty((0, 16)))
+                continue
+            offsets, landmarks, scores = res
+            landmarks = adjust_landmarks(landmarks, b)
+            b = adjust_bboxes(replace_confidence(b, scores), offsets)
+            b = np.concatenate([b, landmarks], axis=-1)
+            b = pick_matches(b, scores_column=5, score_threshold=p["threshold_onet"])
+            out.append(smart_nms_from_bboxes(b, threshold=p["nms_onet"], method="min", initial_sort=True))
+        return out
+
+    # -- the call
+
+    def __call__(self, images: list[np.ndarray]) -> list[list[dict]]:
+        """``detect_faces(image)``'s JSON answer for each of ``images`` (uint8 RGB, any sizes)."""
+        import tensorflow as tf
+        from mtcnn.utils.bboxes import limit_bboxes, to_json
+
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, im in enumerate(images):
+            by_shape.setdefault(tuple(im.shape), []).append(i)
+        boxes: list[np.ndarray] = [np.empty((0, 6))] * len(images)
+        groups = []
+        for ids in by_shape.values():
+            # detect_faces normalises to (x - 127.5) / 128 in float64 and P-Net casts to float32;
+            # in float32 directly the values are the same (odd multiples of 1/256: exact in both).
+            stack = (np.stack([images[i] for i in ids]).astype(np.float32) - np.float32(127.5)) / np.float32(128)
+            for i, b in zip(ids, self._proposals(stack), strict=True):
+                boxes[i] = b
+            # one tensor for R-Net's and O-Net's crop_and_resize, which reads pixels as float32 anyway
+            groups.append((ids, tf.constant(stack)))
+        boxes = self._output(groups, self._refine(groups, boxes))
+        # detect_faces' post-processing: no padding to undo (a batch of one), boxes clipped to the image
+        return [to_json(limit_bboxes(b, images_shapes=np.asarray([im.shape]), limit_landmarks=False),
+                        images_count=1, output_as_width_height=True, input_as_width_height=False)[0] if len(b) else []
+                for b, im in zip(boxes, images, strict=True)]

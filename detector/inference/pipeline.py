@@ -149,7 +149,28 @@ class Detector:
 
         With no face, one ``None`` entry stands for the centre square of the whole image.
         """
-        faces: list[FaceBox | None] = list(self.finder.detect(rgb))
+        return self._crops(rgb, list(self.finder.detect(rgb)))
+
+    def find_crops_many(self, rgbs: list[np.ndarray]) -> list[tuple | Exception]:
+        """:meth:`find_crops` for many images, their faces found in one batched pass; an image's error in its place.
+
+        Each image gets exactly what :meth:`find_crops` gives it alone (the face finder's
+        ``detect_each``: ``detector.inference.mtcnn_nets.BatchedMtcnn``), so a batch scan and
+        ``analyze`` agree whatever else is in the batch.
+        """
+        found = self.finder.detect_each(rgbs)
+        out: list[tuple | Exception] = []
+        for rgb, faces in zip(rgbs, found, strict=True):
+            if isinstance(faces, Exception):
+                out.append(faces)
+                continue
+            try:
+                out.append(self._crops(rgb, list(faces)))
+            except Exception as exc:  # noqa: BLE001 - one image's failure stays that image's
+                out.append(exc)
+        return out
+
+    def _crops(self, rgb: np.ndarray, faces: list[FaceBox | None]):
         skipped = max(0, len(faces) - max(1, self.limits.max_faces))
         faces = faces[:max(1, self.limits.max_faces)] or [None]  # at least the largest face
         h, w = rgb.shape[:2]
