@@ -70,7 +70,6 @@ def test_card_input_size_must_match_model(small, tmp_path):
 
 def test_shipped_model_loads_with_its_card():
     from detector.config import DEFAULT_MODEL_DIR
-
     from detector.inference.bundle import input_shape
 
     model, cfg = load_bundle(DEFAULT_MODEL_DIR)
