@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import socket
@@ -225,3 +226,21 @@ def was_busy(start: dict[str, Any], end: dict[str, Any]) -> bool:
     run (afterwards it counts the benchmark itself), or other processes using over half a core at either end."""
     others = max(sum(p["cpu_percent"] for p in m["top_other_processes"]) for m in (start, end))
     return start["load_avg"][0] > 0.5 * start.get("cpu_count", 1) or others > 50.0
+
+
+def emit(report: dict[str, Any], out: str | Path | None) -> None:
+    """Print a benchmark's JSON on stdout and, with ``out``, write the same text there."""
+    text = json.dumps(report, indent=1)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n")
+    print(text)
+
+
+def run_or_fail(run, args) -> dict[str, Any] | None:
+    """``run(args)``, or None after printing the one-line reason a benchmark cannot run (RuntimeError)."""
+    try:
+        return run(args)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None

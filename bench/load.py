@@ -30,7 +30,6 @@ asserted: the numbers are for a person (or CI) to judge.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
@@ -43,7 +42,7 @@ from typing import Any
 
 from detector.config import CAM_METHODS, DEFAULT_CAM_METHOD
 
-from .common import HOST, PROJECT_ROOT, AppServer, percentile
+from .common import HOST, PROJECT_ROOT, AppServer, emit, percentile
 
 
 @dataclass
@@ -302,11 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if series is not None:
         report["rss_series"] = series
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
     return 0
 
 

@@ -50,7 +50,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import PROJECT_ROOT, child_env, git_commit, machine_load, was_busy
+from .common import PROJECT_ROOT, child_env, emit, git_commit, machine_load, run_or_fail, was_busy
 
 TARGETS = {"local_crops_per_s": (">=", 100.0), "ray_1_overhead_vs_local": ("<=", 0.15), "ray_2_cores_used": (">=", 1.8)}
 WARM_FILES = 8
@@ -359,16 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     args.sizes = (512,) if args.quick else (512, 1024, 2048)
     if args.passes < 1 or any(n < 1 for n in args.actors):
         raise SystemExit("--passes and every --actors value must be at least 1")
-    try:
-        report = run(args)
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    report = run_or_fail(run, args)
+    if report is None:
         return 1
-    text = json.dumps(report, indent=1)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
-    print(text)
+    emit(report, args.out)
     return 0
 
 

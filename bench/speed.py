@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from .cold_start import app_cold_start
-from .common import HEADLINE_PHOTO, PROJECT_ROOT, SEED_ARCH, SEED_SIZE, child_env, git_commit, plan
+from .common import HEADLINE_PHOTO, PROJECT_ROOT, SEED_ARCH, SEED_SIZE, child_env, emit, git_commit, plan, run_or_fail
 from .inputs import make_inputs
 from .report import check_targets, compare, table
 
@@ -162,17 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         args.shared_n = 6 if args.quick else 200
     if args.repeats < 1:
         raise SystemExit("--repeats must be at least 1")
-    try:
-        report = run(args)
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    report = run_or_fail(run, args)
+    if report is None:
         return 1
-    text = json.dumps(report, indent=1)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
     print(table(report), file=sys.stderr)
-    print(text)
+    emit(report, args.out)
     return 0
 
 

@@ -21,6 +21,23 @@ requires_shared_data = pytest.mark.skipif(
 )
 
 
+def run_bench(module: str, *args: str, out: Path):
+    """Run ``python -m bench.<module> --quick ARGS --out OUT`` as a user would (shipped model, offline);
+    assert it succeeded and that the JSON on stdout is the JSON written to ``out``; return (JSON, stderr)."""
+    import json
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("FDET_MODEL_DIR", None)
+    proc = subprocess.run([sys.executable, "-m", f"bench.{module}", "--quick", *args, "--out", str(out)],
+                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(proc.stdout)
+    assert doc == json.loads(out.read_text())
+    return doc, proc.stderr
+
+
 @pytest.fixture(scope="session")
 def detector():
     """The shipped model with the default face finder (loaded once)."""

@@ -7,28 +7,15 @@ are checked -- and that Ray's records equal the local engine's.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from conftest import run_bench  # noqa: E402
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow  # two fresh processes loading TensorFlow, one starting Ray: about a minute
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    out = tmp_path_factory.mktemp("scale") / "scale.json"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env.pop("FDET_MODEL_DIR", None)
-    proc = subprocess.run([sys.executable, "-m", "bench.scale", "--quick", "--shared-n", "2", "--out", str(out)],
-                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    doc = json.loads(proc.stdout)
-    assert doc == json.loads(out.read_text())
+    doc, _ = run_bench("scale", "--shared-n", "2", out=tmp_path_factory.mktemp("scale") / "scale.json")
     return doc
 
 

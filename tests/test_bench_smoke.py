@@ -7,15 +7,9 @@ presence and sign are checked, never their size.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from conftest import PROJECT_ROOT, run_bench  # noqa: E402
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_FACES = PROJECT_ROOT.parent / "shared" / "data" / "faces"
 STAGES = ("decode", "faces", "model", "overlay", "total")
 pytestmark = pytest.mark.slow  # one quick benchmark run: two worker processes, about 80 s
@@ -23,13 +17,8 @@ pytestmark = pytest.mark.slow  # one quick benchmark run: two worker processes, 
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bench") / "speed.json"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env.pop("FDET_MODEL_DIR", None)
-    proc = subprocess.run([sys.executable, "-m", "bench.speed", "--quick", "--repeats", "2", "--out", str(out)],
-                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return {"report": json.loads(proc.stdout), "file": json.loads(out.read_text()), "table": proc.stderr}
+    doc, table = run_bench("speed", "--repeats", "2", out=tmp_path_factory.mktemp("bench") / "speed.json")
+    return {"report": doc, "file": doc, "table": table}
 
 
 def positive(x) -> bool:
