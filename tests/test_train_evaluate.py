@@ -182,9 +182,12 @@ def test_compare_puts_loso_runs_side_by_side(tmp_path, capsys):
         (tmp_path / name / "loso.json").write_text(json.dumps({"settings": ["--sbi-prob", "0"], "folds": folds}))
     loso.main(["--compare", f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}", "--out", str(tmp_path / "cmp")])
     md = (tmp_path / "cmp" / "compare.md").read_text()
-    assert "| a | 0.600 | 0.800 | 0.700 | 0.900 |" in md
-    assert "| b | 0.700 | – | 0.700 | 0.900 |" in md  # a fold that was not run shows as missing
-    assert json.loads((tmp_path / "cmp" / "compare.json").read_text())["a"]["mean_held_out_auc"] == pytest.approx(0.7)
+    assert "| a | 0.600 | 0.800 | 0.700 | 0.600 | 0.900 |" in md
+    assert "| b | 0.700 | – | 0.700 | 0.700 | 0.900 |" in md  # a fold that was not run shows as missing
+    assert "mean, unseen, on S1 |" in md  # and the recipes are compared on the folds both have
+    got = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert got["a"]["mean_held_out_auc"] == pytest.approx(0.7)
+    assert got["a"]["mean_held_out_auc_shared_folds"] == pytest.approx(0.6) and got["a"]["shared_folds"] == ["S1"]
     with pytest.raises(SystemExit):
         loso.main(["--compare", "no-equals-sign", "--out", str(tmp_path / "cmp")])
 

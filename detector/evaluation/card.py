@@ -155,11 +155,15 @@ def loso_table(loso: dict) -> str:
 def compare_table(table: dict) -> str:
     """``detector.evaluation.loso --compare`` output (compare.json) as Markdown: one row per training recipe."""
     sources = sorted({s for r in table.values() for s in r["folds"]})
-    rows = ["| recipe | " + " | ".join(f"AUC on unseen {s}" for s in sources)
-            + " | mean, unseen | mean val AUC, trained sources |", "|---|" + "---|" * (len(sources) + 2)]
+    shared = next(iter(table.values()), {}).get("shared_folds", sources)
+    uneven = set(shared) != set(sources)  # some recipe lacks a fold: only the shared folds' mean compares them
+    extra = [f"mean, unseen, on {' + '.join(shared) or 'no shared fold'}"] if uneven else []
+    rows = ["| recipe | " + " | ".join([f"AUC on unseen {s}" for s in sources] + ["mean, unseen"] + extra)
+            + " | mean val AUC, trained sources |", "|---|" + "---|" * (len(sources) + 2 + len(extra))]
     for name, r in table.items():
-        cells = [_f(r["folds"].get(s, {}).get("held_out_auc")) for s in sources]
-        rows.append(f"| {name} | " + " | ".join(cells) + f" | {_f(r['mean_held_out_auc'])} | {_f(r['mean_val_auc'])} |")
+        cells = [_f(r["folds"].get(s, {}).get("held_out_auc")) for s in sources] + [_f(r["mean_held_out_auc"])]
+        cells += [_f(r.get("mean_held_out_auc_shared_folds"))] if uneven else []
+        rows.append(f"| {name} | " + " | ".join(cells) + f" | {_f(r['mean_val_auc'])} |")
     return "\n".join(rows) + "\n"
 
 
@@ -248,7 +252,8 @@ def render(model_dir: Path, eval_json: Path | None, loso_json: Path | None, loso
 
         table = json.loads(attacks_json.read_text()).get("attacks")
         if table:
-            out += ["### White-box attacks", "", attacks_note or THREAT_MODEL, "", attack_markdown(table), ""]
+            out += ["### White-box attacks", "", THREAT_MODEL, ""] + ([attacks_note, ""] if attacks_note else [])
+            out += [attack_markdown(table), ""]
     if ev and ev.get("cross_fitted"):
         cf = ev["cross_fitted"]
         out += ["### Calibration on unseen groups", "",

@@ -38,11 +38,16 @@ def compare(runs: list[str], out: Path) -> str:
             raise SystemExit(f"--compare takes name=folder, got {spec!r}")
         data = json.loads((Path(folder) / "loso.json").read_text())
         table[name] = {"settings": data["settings"], "folds": data["folds"]}
+    # Recipes whose runs cover different folds are compared on the folds every one of them has.
+    shared = set.intersection(*(set(r["folds"]) for r in table.values())) if table else set()
     for r in table.values():
         held = [f["held_out_auc"] for f in r["folds"].values() if f.get("held_out_auc") is not None]
         val = [f["val_mean_auc_trained_sources"] for f in r["folds"].values()]
+        both = [r["folds"][k]["held_out_auc"] for k in sorted(shared) if r["folds"][k].get("held_out_auc") is not None]
         r["mean_held_out_auc"] = sum(held) / len(held) if held else None
         r["mean_val_auc"] = sum(val) / len(val) if val else None
+        r["shared_folds"] = sorted(shared)
+        r["mean_held_out_auc_shared_folds"] = sum(both) / len(both) if both else None
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(table, indent=2))
     md = compare_table(table)
