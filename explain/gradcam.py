@@ -14,9 +14,10 @@ the score rises when that channel rises, sum, and keep the positive part.  Four 
 The score we explain is the *decision*: the fake logit for faces called fake, minus the logit for
 faces called real, so a heatmap always shows what drove the label the user sees.
 
-Model 2 has two branches, and each gives a map: the semantic branch on a stride-16 layer (10 x 10
-over the whole face crop, finer than the 5 x 5 last layer) and the native-resolution artefact
-branch on each patch it saw (8 x 8 per 64 px patch).  The maps are pasted into one grid over the
+Model 2 has two branches, and each gives a map: the semantic branch on its last convolutional layer
+(5 x 5 over the whole face crop at 160 px) and the native-resolution artefact branch on each patch it
+saw (8 x 8 per 64 px patch, i.e. 8 native pixels per cell: the fine map).  Both are the layers right
+before each branch's global pooling, so HiResCAM's per-location shares add up to the logit exactly.  The maps are pasted into one grid over the
 crop and **fused by how much each branch pushed the decision** -- its share of the logit, which is
 exact because both branches end in global average pooling before one linear logit: the branch
 that found the evidence draws the map.
