@@ -72,6 +72,23 @@ def test_cross_fit_scores_each_group_with_a_calibration_fitted_on_the_others():
     assert not np.allclose(again["p"][folds == 1], cf["p"][folds == 1])
 
 
+def test_cross_fit_chooses_its_thresholds_by_the_rule_training_ships():
+    from detector.training.calibration import MAX_REAL_FLAGGED, choose_threshold, cross_fit, group_folds
+
+    rng = np.random.default_rng(5)
+    groups = [f"g{i // 2}" for i in range(1000)]
+    y = rng.integers(0, 2, 1000)
+    z = rng.normal(0, 1, 1000) + 0.8 * (2 * y - 1)  # overlapping classes: the balanced-accuracy threshold flags many reals
+    sources = ["a"] * 1000
+    cf = cross_fit(z, y, sources, groups)
+    folds = group_folds(groups)
+    for f in cf["fits"]:
+        fit = folds != f["fold"]
+        p_fit = sigmoid(z[fit] / f["temperature"])
+        assert f["threshold"] > choose_threshold(p_fit, y[fit], sources[:int(fit.sum())])  # raised for the reals
+        assert np.mean(p_fit[y[fit] == 0] >= f["threshold"]) <= MAX_REAL_FLAGGED + 1e-9
+
+
 def test_cross_fit_gives_up_when_a_fold_has_one_class():
     from detector.training.calibration import cross_fit
 

@@ -108,7 +108,7 @@ def cross_fit(z: np.ndarray, y: np.ndarray, sources: list[str], groups: list[str
         if not test.any() or len(np.unique(y[fit])) < 2:
             return {}
         t = fit_temperature(z[fit], y[fit])
-        thr = choose_threshold(sigmoid(z[fit] / t), y[fit], list(src[fit]))
+        thr, _ = choose_operating_threshold(sigmoid(z[fit] / t), y[fit], list(src[fit]))
         p[test] = sigmoid(z[test] / t)
         fake[test] = p[test] >= thr
         fits.append({"fold": k, "n": int(test.sum()), "temperature": t, "threshold": thr})
