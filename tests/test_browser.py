@@ -33,7 +33,7 @@ from PIL import Image
 from servers import free_port, serve
 
 import app
-from detector.inference.results import UNSURE_BAND
+from detector.inference.results import unsure_range
 from detector.ui.pictures import group_photo
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -164,11 +164,13 @@ def test_a_near_threshold_face_is_uncertain(page, detector, tmp_path, shots, mon
     items = list_game_items(make_demo_game_set(detector, tmp_path / "demo"))
     scores = {i.path: detector.analyze(i.path, cam_method=None, render_overlay=False).p_fake for i in items}
     path = min(scores, key=lambda k: abs(scores[k] - detector.threshold))
-    if abs(scores[path] - detector.threshold) >= UNSURE_BAND:
+    lo, hi = unsure_range(detector.threshold)
+    if not lo < scores[path] < hi:
         monkeypatch.setattr(detector.config, "threshold", round(scores[path] + 0.04, 4))
     assert upload(page, Path(path)) == "uncertain"
     text = page.locator("#verdict").inner_text()
-    assert text.startswith("UNCERTAIN") and "within 0.15 of the threshold" in text
+    lo, hi = unsure_range(detector.threshold)
+    assert text.startswith("UNCERTAIN") and f"between {lo:.2f} and {hi:.2f} (uncertain)" in text
     assert "UNCERTAIN" in page.locator("#faces").inner_text()
     shot(page, shots, "detect_near_threshold")
 

@@ -47,7 +47,7 @@ def test_no_face_is_not_assessed_and_its_centre_score_is_only_an_aside():
 
 def test_an_uncertain_score_names_the_band_and_many_faces_name_the_deciding_one():
     line, _ = panels.headline_facts(_result(0.45, "uncertain"))
-    assert "within 0.15 of the threshold 0.49" in line
+    assert "P(fake) 0.45, between 0.35 and 0.64 (uncertain) · threshold 0.49" in line
     line, _ = panels.headline_facts(_result(0.93, "fake", n=3))
     assert "3 faces (1 likely fake, 2 likely real); face #3 decides" in line
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from detector.inference.results import (
-    UNSURE_BAND,
     VERDICT_COLORS,
     DetectionResult,
     FaceResult,
     box_labels,
+    unsure_range,
     verdict_of,
     verdict_words,
 )
@@ -29,12 +29,24 @@ def _result(p: float, label: str, found: bool = True, score: float | None = None
                            verdict=verdict)
 
 
-@pytest.mark.parametrize(("p", "found", "state"), [
-    (0.9, True, "fake"), (0.1, True, "real"), (0.5 + UNSURE_BAND - 0.01, True, "uncertain"),
-    (0.5 - UNSURE_BAND + 0.01, True, "uncertain"), (0.5 + UNSURE_BAND, True, "fake"), (0.9, False, "no_face"),
+@pytest.mark.parametrize(("p", "threshold", "found", "state"), [
+    (0.9, 0.5, True, "fake"), (0.1, 0.5, True, "real"), (0.64, 0.5, True, "uncertain"), (0.36, 0.5, True, "uncertain"),
+    (0.65, 0.5, True, "fake"), (0.35, 0.5, True, "real"), (0.9, 0.5, False, "no_face"),
+    # a high threshold (model 2.0.0 ships 0.853) still leaves FAKE above the band, and the band is narrower there
+    (0.95, 0.853, True, "fake"), (0.88, 0.853, True, "uncertain"), (0.8, 0.853, True, "uncertain"),
+    (0.7, 0.853, True, "real"), (0.999, 0.98, True, "fake"),
 ])
-def test_four_verdict_states_from_the_score_the_threshold_and_the_band(p, found, state):
-    assert verdict_of(p, 0.5, found) == state
+def test_four_verdict_states_from_the_score_the_threshold_and_the_band(p, threshold, found, state):
+    assert verdict_of(p, threshold, found) == state
+
+
+def test_the_uncertain_band_is_symmetric_in_log_odds_and_contains_the_threshold():
+    lo, hi = unsure_range(0.5)
+    assert lo == pytest.approx(1 - hi) and 0.14 < 0.5 - lo < 0.15  # about +-0.15 around 0.5, as before
+    for t in (0.1, 0.5, 0.853, 0.97):
+        lo, hi = unsure_range(t)
+        assert 0 < lo < t < hi < 1
+        assert np.log(hi / (1 - hi)) - np.log(t / (1 - t)) == pytest.approx(np.log(t / (1 - t)) - np.log(lo / (1 - lo)))
 
 
 def test_each_state_has_its_own_words_and_colour():

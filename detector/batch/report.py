@@ -27,7 +27,7 @@ import numpy as np
 
 from explain.overlay import BoxLabel, legend, render
 
-from ..inference.results import UNSURE_BAND, VERDICT_MEANINGS, DetectionResult, box_labels, face_caption, verdict_words
+from ..inference.results import VERDICT_MEANINGS, DetectionResult, box_labels, face_caption, unsure_words, verdict_words
 from ..ui.panels import PROVENANCE_BADGES, PROVENANCE_CAVEAT, STRENGTH_WORDS, VERDICT_STYLE
 from .records import CSV_FIELDS, NAME_ERRORS, ScanRecord
 
@@ -267,7 +267,7 @@ def render_html(records: Sequence[ScanRecord], model: dict[str, Any], summary: d
     line += f"; {s['errors']} unreadable &mdash; {s['seconds']} s."
     threshold = model.get("threshold")
     model_line = (f"Model {_e(model.get('name'))} version {_e(model.get('version'))}: P(fake) &ge; {_e(threshold)} "
-                  f"means fake, within {UNSURE_BAND:.2f} of it uncertain; face finder {_e(model.get('face_detector'))}. "
+                  f"means fake, {_e(unsure_words(threshold)) if threshold is not None else 'near it'} uncertain; face finder {_e(model.get('face_detector'))}. "
                   "Heatmaps show where the model looked, not proof of manipulation.")
     head = ('<tr><th>Picture</th><th>Heatmap</th><th data-sort="num">Faces</th>'
             '<th data-sort="text">File and message</th><th data-sort="text">Verdict</th>'

@@ -35,11 +35,11 @@ from .bundle import LITE_FILE, load_bundle, load_lite, read_config, verify_weigh
 from .faces import FaceBox, cut_square, get_face_finder, square_crop_box
 from .forward import Classifier, layout_for, lite_forward
 from .images import ImageInput, LoadedImage, load_image
-from .results import UNSURE_BAND, DetectionResult, FaceResult, box_labels, verdict_of, verdict_words
+from .results import UNSURE_LOGIT, DetectionResult, FaceResult, box_labels, unsure_words, verdict_of, verdict_words
 from .views import FaceViews, face_views, spec_of
 
 log = logging.getLogger(__name__)
-__all__ = ["UNSURE_BAND", "Detector", "get_detector"]  # UNSURE_BAND: the uncertain verdict's band (results.py)
+__all__ = ["UNSURE_LOGIT", "Detector", "get_detector"]  # UNSURE_LOGIT: the uncertain verdict's band (results.py)
 THUMB_SIZE = 128  # px, the per-face heatmap thumbnails shown beside the face table
 
 
@@ -195,7 +195,7 @@ class Detector:
             words = verdict_words(verdict)
             why = f"P(fake) = {p:.2f}"
             if verdict == "uncertain":
-                why += f", within {UNSURE_BAND:.2f} of the threshold {t:.2f}: the model cannot tell"
+                why += f", {unsure_words(t)} around the threshold {t:.2f}: the model cannot tell"
             if len(faces) == 1:
                 msg = f"1 face found: {words} ({why})."
             else:

@@ -4,7 +4,10 @@ Four verdict states, each with its own words and colour everywhere (headline, bo
 
 * ``fake`` -- P(fake) at or above the threshold, outside the unsure band: "likely FAKE", red;
 * ``real`` -- below the threshold, outside the band: "likely REAL", green;
-* ``uncertain`` -- within :data:`UNSURE_BAND` of the threshold: "UNCERTAIN", amber (the model cannot tell);
+* ``uncertain`` -- inside the band around the threshold (:func:`unsure_range`): "UNCERTAIN", amber (the
+  model cannot tell).  The band is :data:`UNSURE_LOGIT` log-odds either side of the threshold: +-0.15
+  around a threshold of 0.5, and narrower near 0 or 1, so a threshold of 0.85 still leaves room above it
+  for a FAKE verdict (a band of +-0.15 in probability would make every face at or above it UNCERTAIN);
 * ``no_face`` -- no face was found: "NO FACE", grey; the image is *not assessed as a face* (its
   centre is still scored, and that score is shown as secondary information only).
 
@@ -21,7 +24,7 @@ import numpy as np
 
 from explain.overlay import FAKE_COLOR, NOFACE_COLOR, REAL_COLOR, UNSURE_COLOR, BoxLabel
 
-UNSURE_BAND = 0.15  # |P(fake) - threshold| below this is "uncertain"
+UNSURE_LOGIT = 0.6  # the uncertain band: log-odds within this of the threshold's (0.354-0.646 around 0.5)
 VERDICTS = ("fake", "real", "uncertain", "no_face")
 VERDICT_WORDS = {"fake": "likely FAKE", "real": "likely REAL", "uncertain": "UNCERTAIN", "no_face": "NO FACE"}
 VERDICT_COLORS = {"fake": FAKE_COLOR, "real": REAL_COLOR, "uncertain": UNSURE_COLOR, "no_face": NOFACE_COLOR}
@@ -34,11 +37,25 @@ VERDICT_MEANINGS = {
 }
 
 
-def verdict_of(p_fake: float, threshold: float, face_found: bool = True, band: float = UNSURE_BAND) -> str:
-    """The state of one score: "no_face" without a face, "uncertain" within ``band`` of ``threshold``, else fake/real."""
+def unsure_range(threshold: float, band: float = UNSURE_LOGIT) -> tuple[float, float]:
+    """The open interval of P(fake) called "uncertain": ``band`` log-odds either side of ``threshold``."""
+    t = min(max(float(threshold), 1e-6), 1 - 1e-6)
+    z = float(np.log(t / (1 - t)))
+    return float(1 / (1 + np.exp(-(z - band)))), float(1 / (1 + np.exp(-(z + band))))
+
+
+def unsure_words(threshold: float) -> str:
+    """The band in words, e.g. "between 0.76 and 0.91" (what the texts and reports say)."""
+    lo, hi = unsure_range(threshold)
+    return f"between {lo:.2f} and {hi:.2f}"
+
+
+def verdict_of(p_fake: float, threshold: float, face_found: bool = True, band: float = UNSURE_LOGIT) -> str:
+    """The state of one score: "no_face" without a face, "uncertain" inside :func:`unsure_range`, else fake/real."""
     if not face_found:
         return "no_face"
-    if abs(float(p_fake) - float(threshold)) < band:
+    lo, hi = unsure_range(threshold, band)
+    if lo < float(p_fake) < hi:
         return "uncertain"
     return "fake" if p_fake >= threshold else "real"
 

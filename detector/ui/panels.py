@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..inference.results import UNSURE_BAND, VERDICT_MEANINGS, DetectionResult, verdict_words
+from ..inference.results import VERDICT_MEANINGS, DetectionResult, unsure_words, verdict_words
 from .tables import FACE_TABLE_HEADERS, face_rows
 
 # (text colour, background) per verdict state: the box colours of explain.overlay, darkened for text.
@@ -69,7 +69,7 @@ def headline_facts(res: DetectionResult) -> tuple[str, str]:
         return ("Not assessed: no face was found in this picture.",
                 f"For information only: the picture's centre scored P(fake) {res.p_fake:.2f} ({threshold}); "
                 "the model judges faces, so this says little.")
-    band = f", within {UNSURE_BAND:.2f} of the {threshold}" if res.verdict == "uncertain" else f" · {threshold}"
+    band = f", {unsure_words(t)} (uncertain) · {threshold}" if res.verdict == "uncertain" else f" · {threshold}"
     line = f"P(fake) {res.p_fake:.2f}{band}"
     if len(res.faces) > 1:
         top = 1 + max(range(len(res.faces)), key=lambda i: res.faces[i].p_fake)
@@ -180,7 +180,7 @@ def video_headline_html(vr, threshold: float) -> str:
     else:
         k = min(vr.top_k, scored)
         top = "the top frame" if k == 1 else f"the mean of the top {k} frames"
-        band = f", within {UNSURE_BAND:.2f} of the threshold {threshold:.2f}" if verdict == "uncertain" else \
+        band = f", {unsure_words(threshold)} (uncertain) · threshold {threshold:.2f}" if verdict == "uncertain" else \
             f" · threshold {threshold:.2f}"
         line = f"P(fake) {vr.p_fake:.2f} ({top}){band} · {frames}"
     return (f'<div class="fdet-headline" data-verdict="{_e(verdict)}" style="{FONT};background:{background};'

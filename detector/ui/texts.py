@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from ..config import Limits
-from ..inference.results import UNSURE_BAND, DetectionResult
+from ..inference.results import DetectionResult, unsure_words
 
 # One sentence per kind of unexpected failure (a refused input shows its own reason instead).
 IMAGE_FAILED = "Something went wrong while analysing this image. Please try another file."
@@ -71,15 +71,15 @@ def about_markdown(detector, cache_seconds: int, limits: Limits | None = None) -
     """
     minutes = cache_seconds // 60
     limits = limits or Limits.from_env()
-    band = UNSURE_BAND
     t = float(getattr(detector, "threshold", 0.5))
+    band = unsure_words(t)
     return f"""## What this detector can and cannot do
 
 - **It looks at faces.** Each face is found, cropped and scored by a small neural network trained by this
   project. The score is P(fake): the model's calibrated probability that the face was manipulated or generated.
   The most suspicious face decides the picture.
 - **Four answers.** *likely FAKE* (red) and *likely REAL* (green) when the score is clearly on one side of the
-  threshold ({t:.2f}); *UNCERTAIN* (amber) when it is within {band:.2f} of it, where the model cannot tell;
+  threshold ({t:.2f}); *UNCERTAIN* (amber) when it is {band}, where the model cannot tell;
   *NO FACE* (grey) when no face was found: the picture was not assessed, and the score of its centre is shown
   for information only.
 - **It is not proof.** A "real" answer does not certify a photo, and a "fake" answer is a reason to check,
