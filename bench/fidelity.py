@@ -7,7 +7,8 @@ Ground truth comes from local edits with known masks (``detector.evaluation.edit
 nose, the mouth or the lower face (jaw) of a real photo, self-blended or swapped in from another
 real face with colour matching, at two sizes.  Each edited photo goes through ``Detector.analyze``
 (face finding, crop, model, heatmap) once per heatmap method, and for each method and part we
-report
+report, on the **fake-evidence map** (every edit is a fake; the map explained as if the face were called
+fake -- what the app draws for a FAKE verdict):
 
 * **pointing game**: the heatmap's peak lies on the edit (within 0.15 x the eye distance), next to
   two baselines that know nothing -- the centre of the face crop, and a uniformly random point in
@@ -17,6 +18,9 @@ report
 * **deletion / insertion** (Petsiuk et al. 2018): grey out (or reveal) the top-k % heat pixels of
   the crop and re-score -- P(fake) should fall faster than when the same number of pixels is
   greyed in random order;
+* **as shown**: the share of edits the model calls fake, the pointing game on the map the app
+  actually draws (it explains the verdict: for a face called real, the evidence for "real"), and the
+  pointing game on the faces called fake only;
 * **model randomisation** (Adebayo et al. 2018): the maps of a model whose top layers were
   re-initialised must differ from the real model's (Spearman rank correlation over the grid).
 
@@ -187,6 +191,10 @@ def run(det, photos: list[np.ndarray], methods: list[str], seed: int = 0, sanity
         # Detector.analyze's own steps, with every method's map from its one forward pass
         faces, boxes, views, _ = det.find_crops(e.image)
         out = det.explainer.explain(views.feed(det.classifier.inputs), det.threshold, views.boxes, methods=tuple(methods))
+        # Every edit is a fake, so the question is where the *fake* evidence lies: the maps explained as if
+        # each face were called fake (threshold 0).  The app explains its verdict instead, which for a face
+        # it calls real is the evidence for "real" -- scored separately below as "as shown".
+        ev = det.explainer.explain(views.feed(det.classifier.inputs), 0.0, views.boxes, methods=tuple(methods))
         if not checked:  # the same answer as the public call, once
             res = det.analyze(e.image, cam_method=methods[0], render_overlay=False)
             assert all(np.allclose(f.heatmap, out.cams[methods[0]][k], atol=1e-5) for k, f in enumerate(res.faces))
@@ -204,14 +212,18 @@ def run(det, photos: list[np.ndarray], methods: list[str], seed: int = 0, sanity
         if d.shape != (side, side) or not r.any():
             continue
         for m in methods:
-            grid = out.cams[m][k]
+            grid = ev.cams[m][k]
             heat = cv2.resize(np.asarray(grid, np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
             py, px = np.unravel_index(np.argmax(heat), heat.shape)
+            shown = cv2.resize(np.asarray(out.cams[m][k], np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
+            sy, sx = np.unravel_index(np.argmax(shown), shown.shape)
             c = side // 2
             share_heat = float(heat[r].sum() / max(heat.sum(), 1e-9))
+            called_fake = bool(out.p_fake[k] >= det.threshold)
             row = {"edit": e_i, "method": m, "part": e.part, "kind": e.kind, "scale": e.scale,
                    "p_fake": float(out.p_fake[k]), "hit": bool(d[py, px]), "centre_hit": bool(d[c, c]),
-                   "random_hit": float(d.mean()), "energy_ratio": share_heat / max(float(r.mean()), 1e-9)}
+                   "random_hit": float(d.mean()), "energy_ratio": share_heat / max(float(r.mean()), 1e-9),
+                   "called_fake": called_fake, "hit_as_shown": bool(d[sy, sx])}
             row.update({key: v.tolist() for key, v in deletion_curves(det, e.image, box, heat, rng).items()})
             rows.append(row)
             if m == methods[0] and len(maps_for_sanity) < sanity_edits:
@@ -240,9 +252,13 @@ def summarise(rows: list[dict]) -> dict:
     curve = lambda key: np.mean([r[key] for r in rows], axis=0)  # noqa: E731
     steps = np.asarray(DELETION_STEPS)
     auc = lambda key: float(np.trapezoid(curve(key), steps) / (steps[-1] - steps[0]))  # noqa: E731
+    fakes = [r for r in rows if r["called_fake"]]
     return {"n": len(rows), "pointing": mean("hit"), "centre_prior": mean("centre_hit"),
             "random_point": mean("random_hit"), "energy_ratio": mean("energy_ratio"),
             "mean_p_fake": mean("p_fake"),
+            # the map the app shows explains its verdict: fake evidence only for the faces it calls fake
+            "share_called_fake": len(fakes) / len(rows), "pointing_as_shown": mean("hit_as_shown"),
+            "pointing_called_fake": float(np.mean([r["hit"] for r in fakes])) if fakes else None,
             "deletion_curve": [round(v, 4) for v in curve("deletion")],
             "deletion_random_curve": [round(v, 4) for v in curve("deletion_random")],
             "insertion_curve": [round(v, 4) for v in curve("insertion")],
@@ -260,7 +276,7 @@ def sanity(det, items: list, method: str) -> dict:
     rhos = []
     for image, box, real_map in items:
         v = face_views([cut_square(image, box)], det.spec, det.has_patches)
-        rand = explainer.explain(v.feed(det.classifier.inputs), det.threshold, v.boxes, methods=(method,)).cams[method][0]
+        rand = explainer.explain(v.feed(det.classifier.inputs), 0.0, v.boxes, methods=(method,)).cams[method][0]
         rhos.append(spearman(real_map, rand))
     return {"method": method, "n": len(rhos), "mean_spearman": float(np.mean(rhos)),
             "mean_abs_spearman": float(np.mean(np.abs(rhos))),

@@ -26,6 +26,8 @@ def test_the_report_has_every_metric_per_method_and_part(report):
                     "deletion_random_auc", "insertion_auc", "insertion_random_auc"):
             assert o[key] is not None and np.isfinite(o[key])
         assert 0 <= o["pointing"] <= 1 and 0 < o["random_point"] < 1
+        assert 0 <= o["share_called_fake"] <= 1 and 0 <= o["pointing_as_shown"] <= 1
+        assert (o["pointing_called_fake"] is None) == (o["share_called_fake"] == 0)
         assert len(o["deletion_curve"]) == len(fidelity.DELETION_STEPS)
         assert set(report["methods"][m]["per_part"]) == set(edits.EDIT_PARTS)
     assert report["best_by_pointing"] in ("gradcam++", "hirescam")
