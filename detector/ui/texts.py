@@ -85,8 +85,8 @@ def about_markdown(detector, cache_seconds: int, limits: Limits | None = None) -
 - **It is not proof.** A "real" answer does not certify a photo, and a "fake" answer is a reason to check,
   not evidence. It can be confidently wrong on generators and editing tools it never saw, on heavy
   compression, tiny or blurred faces, filters, drawings and screenshots. Anyone who knows the model can fool it.
-- **The heatmap** shows which parts of each face drove the score, on a coarse grid: an aid to reading the
-  score, not a map of the manipulation. Boxes are numbered like the rows of the face table.
+- **The heatmap** shows which parts of each face drove the verdict (for FAKE, the evidence of
+  manipulation; for REAL, what looked genuine): an aid to reading the score, not a map of the manipulation. Boxes are numbered like the rows of the face table.
 - **Videos** are judged on sampled frames: a video's P(fake) is the mean of its top-k frame scores.
 - **Limits:** uploads up to {limits.max_upload_bytes / 1e6:.0f} MB and {limits.max_pixels / 1e6:.0f} megapixels,
   at most {limits.max_faces} faces per image.
@@ -121,10 +121,11 @@ generators and editors leave (Stable Diffusion / ComfyUI settings, a Software or
 def streamlit_about(limits: Limits) -> str:
     """The Streamlit page's "About this detector" text."""
     return f"""
-**What it does.** Each face in the photo is found (MTCNN), cropped and scored by a small CNN
-(MobileNetV2, 160 px) that gives a calibrated probability that the face is fake. The most suspicious
-face decides the image. The heatmap (Grad-CAM / Grad-CAM++) shows which parts of each face crop drove
-the score, on a coarse grid.
+**What it does.** Each face in the photo is found (MTCNN), cropped and scored by a CNN trained by
+this project (MobileNetV2 on the face at 160 px, beside a small network that reads the crop's finest
+pixel detail at its own resolution), which gives a calibrated probability that the face is fake. The
+most suspicious face decides the image. The heatmap (Grad-CAM++ by default) shows which parts of each
+face crop drove the verdict.
 
 **Four answers.** likely FAKE, likely REAL, UNCERTAIN (the score is close to the threshold: the model
 cannot tell) and NO FACE (nothing was assessed; the centre's score is for information only).
