@@ -244,7 +244,7 @@ def render(model_dir: Path, eval_json: Path | None, loso_json: Path | None, loso
                 loso_note or f"Each row: a model trained without that {unit}, scored on its images.", "",
                 loso_table(lo), ""]
     if compare_json and compare_json.is_file():
-        out += ["### Training recipes compared (leave-one-source-out)", "",
+        out += ["### Training recipes compared (leave-one-out folds)", "",
                 compare_note or "Each row: the same leave-one-source-out protocol with one recipe change.", "",
                 compare_table(json.loads(compare_json.read_text())), ""]
     if attacks_json and attacks_json.is_file():
