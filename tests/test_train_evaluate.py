@@ -206,3 +206,22 @@ def test_background_batches_keep_order_and_hand_over_worker_errors():
     endless = train.background(iter(lambda: 0, 1), depth=1)  # an infinite source, as in training
     assert next(endless) == 0
     endless.close()  # must not hang
+
+
+def test_the_attack_bench_prints_the_attack_table_as_json(trained, tiny_dataset, tmp_path, capsys):
+    from bench import attacks as bench_attacks
+
+    out = tmp_path / "attacks.json"
+    assert bench_attacks.main(["--data", str(tiny_dataset), "--model", str(trained), "--eps", "8",
+                               "--per-class", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    doc = json.loads(printed.out)
+    assert doc == json.loads(out.read_text()) and doc["model"]["sha256"]
+    table = doc["attacks"]
+    assert 0 < table["rows"] <= 8 and table["per_class"] == 2  # at most 2 per class x 2 labels x 2 sources
+    assert set(table["results"]) == {"fgsm/both/eps8", "fgsm/fakes/eps8", "pgd10/both/eps8", "pgd10/fakes/eps8"}
+    for r in table["results"].values():
+        assert set(r) == {"attack", "attack_jpeg90"} and set(r["attack"]) == set(table["clean"])
+        assert "overall" in r["attack"]
+    assert "| clean |" in printed.err  # the Markdown table on stderr
+    assert bench_attacks.main(["--data", str(tmp_path / "missing")]) == 1
