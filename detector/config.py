@@ -28,6 +28,7 @@ MIN_SIDE_ENV = "FDET_MIN_SIDE"
 MAX_FACES_ENV = "FDET_MAX_FACES"
 MODEL_DIR_ENV = "FDET_MODEL_DIR"
 HF_REPO_ENV = "FDET_HF_REPO"
+OMP_THREADS_ENV = "OMP_NUM_THREADS"  # read, not owned: TF Lite's threads follow it (Ray sets it per actor)
 HF_REVISION_ENV = "FDET_HF_REVISION"
 FACE_FINDER_ENV = "FDET_FACE_FINDER"
 FACE_FINDER_ENV_OLD = "FDET_FACE_DETECTOR"  # the earlier name, still read when FDET_FACE_FINDER is unset
@@ -149,6 +150,21 @@ class CropConfig:
 def _env_path(name: str) -> Path | None:
     value = env_str(name)
     return None if value is None else Path(value)
+
+
+def lite_threads() -> int:
+    """Threads per TF Lite interpreter: ``OMP_NUM_THREADS`` when set to a positive whole number (Ray sets it
+    to an actor's CPUs), else up to 4 cores."""
+    try:
+        wanted = int(env_str(OMP_THREADS_ENV) or "")
+    except ValueError:
+        wanted = 0
+    return wanted if wanted > 0 else max(1, min(4, os.cpu_count() or 1))
+
+
+def hub_repo() -> str | None:
+    """``FDET_HF_REPO``: the Hub repository to load the model from, if any."""
+    return env_str(HF_REPO_ENV)
 
 
 @dataclass

@@ -296,10 +296,10 @@ def main_ray(a: argparse.Namespace, files: list[Path], missing: list[str]) -> in
         print(f"python -m detector scan: no image or video found in {', '.join(a.paths)}", file=sys.stderr)
         return EXIT_USAGE
     try:  # the model is checked here, once, rather than failing in every actor
-        from ..config import DEFAULT_MODEL_DIR, Settings
+        from ..config import DEFAULT_MODEL_DIR, Settings, hub_repo
 
         settings = Settings()
-        model_dir = a.model_dir or settings.model_dir or (None if os.environ.get("FDET_HF_REPO") else DEFAULT_MODEL_DIR)
+        model_dir = a.model_dir or settings.model_dir or (None if hub_repo() else DEFAULT_MODEL_DIR)
         threshold = None
         if model_dir is not None:
             config = read_config(model_dir)

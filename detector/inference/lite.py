@@ -19,7 +19,6 @@ the LiteRT package, whose interpreter has the same API; the pinned TensorFlow st
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import warnings
@@ -30,12 +29,10 @@ import numpy as np
 
 
 def default_threads() -> int:
-    """Threads per interpreter: ``OMP_NUM_THREADS`` when set (Ray sets it to an actor's CPUs), else up to 4 cores."""
-    try:
-        wanted = int(os.environ.get("OMP_NUM_THREADS", ""))
-    except ValueError:
-        wanted = 0
-    return wanted if wanted > 0 else max(1, min(4, os.cpu_count() or 1))
+    """Threads per interpreter (:func:`detector.config.lite_threads`: ``OMP_NUM_THREADS``, else up to 4 cores)."""
+    from ..config import lite_threads
+
+    return lite_threads()
 
 
 def convert(fn) -> bytes:
