@@ -266,7 +266,8 @@ def render_html(records: Sequence[ScanRecord], model: dict[str, Any], summary: d
         line += f"; {plural(s['not_scored'], 'video')} without a face (not scored)"
     line += f"; {s['errors']} unreadable &mdash; {s['seconds']} s."
     threshold = model.get("threshold")
-    model_line = (f"Model {_e(model.get('name'))} version {_e(model.get('version'))}: P(fake) &ge; {_e(threshold)} "
+    shown_t = f"{threshold:.3f}" if isinstance(threshold, (int, float)) else threshold
+    model_line = (f"Model {_e(model.get('name'))} version {_e(model.get('version'))}: P(fake) &ge; {_e(shown_t)} "
                   f"means fake, {_e(unsure_words(threshold)) if threshold is not None else 'near it'} uncertain; face finder {_e(model.get('face_detector'))}. "
                   "Heatmaps show where the model looked, not proof of manipulation.")
     head = ('<tr><th>Picture</th><th>Heatmap</th><th data-sort="num">Faces</th>'
