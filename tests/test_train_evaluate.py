@@ -206,6 +206,21 @@ def test_background_batches_keep_order_and_hand_over_worker_errors():
     endless = train.background(iter(lambda: 0, 1), depth=1)  # an infinite source, as in training
     assert next(endless) == 0
     endless.close()  # must not hang
+    # ... and leaves no worker behind: a daemon thread still making a batch (OpenCV) when the
+    # interpreter finalises aborts the process, which is how one CI run ended.
+    import threading
+    assert not [t for t in threading.enumerate() if t.name == "fdet-batches"]
+
+    def slow():
+        import time
+        while True:
+            time.sleep(0.5)  # a batch that takes a while to make
+            yield 0
+
+    taken = train.background(slow(), depth=1)
+    assert next(taken) == 0
+    taken.close()
+    assert not [t for t in threading.enumerate() if t.name == "fdet-batches"]
 
 
 def test_the_attack_bench_prints_the_attack_table_as_json(trained, tiny_dataset, tmp_path, capsys):

@@ -157,3 +157,31 @@ def test_the_picture_is_pixels_never_a_path(folder, tmp_path):
     g = game.Game.from_folder(SimpleNamespace(limits=Limits()), folder, tmp_path / "demo")
     state = game.new_game(len(g.items), seed=0)
     assert isinstance(g.picture(state), np.ndarray)
+
+
+def test_a_process_that_exits_while_the_demo_set_is_being_made_exits_cleanly(tmp_path):
+    # The demo set is made on a daemon thread; one still inside OpenCV when the interpreter finalises
+    # is killed through C++ frames and aborts the process (exit 134: how a CI run of the suite ended).
+    # Exiting must stop and join it instead.
+    import subprocess
+    import sys
+
+    script = f"""
+import time
+import cv2
+import numpy as np
+from detector.ui import game
+big = np.zeros((2000, 2000, 3), np.uint8)
+class Slow:
+    crop_margin = 1.3
+    def find_faces(self, rgb):
+        for _ in range(40):
+            cv2.GaussianBlur(big, (31, 31), 0)  # releases the GIL, as face finding does
+        return []
+game.Game.from_folder(Slow(), None, {str(tmp_path / "demo")!r})
+time.sleep(0.3)
+"""
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]

@@ -225,27 +225,33 @@ def write_history(history: list[dict], out: Path) -> None:
 def background(batches, depth: int = 3):
     """Yield from ``batches`` as made by a worker thread, so augmentation overlaps the training step.
 
-    The worker's exceptions are re-raised in the consumer; it stops when the consumer is closed.
+    The worker's exceptions are re-raised in the consumer; it stops (after the batch it is making)
+    and is joined when the consumer is closed.
     """
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(message: tuple) -> bool:
+        """Hand ``message`` over; False once the consumer has gone (never blocks past that)."""
+        while not stop.is_set():
+            try:
+                q.put(message, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def work() -> None:
         try:
             for item in batches:
-                while not stop.is_set():
-                    try:
-                        q.put(("item", item), timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(("item", item)):
                     return
-            q.put(("end", None))
+            put(("end", None))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            q.put(("error", exc))
+            put(("error", exc))
 
-    threading.Thread(target=work, name="fdet-batches", daemon=True).start()
+    worker = threading.Thread(target=work, name="fdet-batches", daemon=True)
+    worker.start()
     try:
         while True:
             kind, item = q.get()
@@ -256,6 +262,9 @@ def background(batches, depth: int = 3):
             yield item
     finally:
         stop.set()
+        # Joined, not left running: a daemon thread still inside OpenCV when the interpreter
+        # finalises is killed through C++ frames and aborts the process.
+        worker.join(timeout=120)
 
 
 def model_feed(model, inputs: dict) -> list:

@@ -17,6 +17,7 @@ shrunk: global edits that make nothing fake) and fakes (one face part self-blend
 
 from __future__ import annotations
 
+import atexit
 import functools
 import heapq
 import io
@@ -245,12 +246,32 @@ def _self_blend_part(rgb: np.ndarray, face, marks: dict, part: str, rng: np.rand
     return out
 
 
-def make_demo_game_set(detector, out_dir: str | Path, seed: int = 0) -> Path:
+class Cancelled(Exception):
+    """The demo set was not finished: the process is exiting."""
+
+
+# Demo sets being made in the background.  They are daemon threads (a server can stop while one is
+# running), but a daemon thread still inside OpenCV or TensorFlow when the interpreter finalises is
+# killed through C++ frames and aborts the whole process; at exit they are told to stop and joined.
+_MAKERS: set[threading.Thread] = set()
+_EXITING = threading.Event()
+
+
+@atexit.register
+def _finish_makers(timeout: float = 60.0) -> None:
+    _EXITING.set()
+    for thread in list(_MAKERS):
+        thread.join(timeout)
+
+
+def make_demo_game_set(detector, out_dir: str | Path, seed: int = 0,
+                       cancel: threading.Event | None = None) -> Path:
     """The built-in game set, made at run time from package-shipped portraits.
 
     Writes ``out_dir/real`` and ``out_dir/fake``; file names are ``<source>__<what was done>.png``
     (the game tells the player what was done after the guess, never before: the picture is sent as
-    pixels).  The fakes are synthetic edits made here, not deepfakes from the wild.
+    pixels).  The fakes are synthetic edits made here, not deepfakes from the wild.  Raises
+    :class:`Cancelled` between two pictures once ``cancel`` is set.
     """
     from ..evaluation.edits import swap_part
 
@@ -260,11 +281,15 @@ def make_demo_game_set(detector, out_dir: str | Path, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     photos = {}
     for name, rgb in portrait_photos().items():
+        if cancel is not None and cancel.is_set():
+            raise Cancelled
         faces = detector.find_faces(rgb)
         if faces:
             photos[name] = (rgb, faces[0], {k: (float(x), float(y)) for k, (x, y) in faces[0].landmarks.items()})
 
     def save(truth: str, name: str, about: str, picture: np.ndarray) -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled
         Image.fromarray(picture).save(out / truth / f"{name}__{about.replace(' ', '_')}.png", compress_level=1)
 
     for name, (rgb, face, marks) in photos.items():
@@ -330,11 +355,15 @@ class Game:
 
         def make() -> None:
             try:
-                pending.set_result(list_game_items(make_demo_game_set(detector, demo_dir)))
+                pending.set_result(list_game_items(make_demo_game_set(detector, demo_dir, cancel=_EXITING)))
             except Exception as err:  # noqa: BLE001 - reported when the game first needs its items
                 pending.set_exception(err)
+            finally:
+                _MAKERS.discard(threading.current_thread())
 
-        threading.Thread(target=make, name="fdet-demo-game", daemon=True).start()
+        maker = threading.Thread(target=make, name="fdet-demo-game", daemon=True)
+        _MAKERS.add(maker)
+        maker.start()
         why = (f"The folder `{folder}` has no images under `real/` and `fake/`." if folder
                else "No game folder is configured.")
         note = ("**Demo set:** about 50 pictures, half real and half fake, made at start-up from the portraits "
