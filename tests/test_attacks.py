@@ -114,3 +114,26 @@ def test_attacked_crops_keep_the_budget_the_pixel_range_and_the_untouched_rows()
         assert np.abs(d[0]).max() > 0
         for b, s in enumerate(sides):
             assert not d[b, s:, :].any() and not d[b, :, s:].any()  # nothing outside the crop
+
+
+def test_adversarial_training_batches_perturb_both_classes_in_the_same_share():
+    # Training batches are ordered (reals first).  Attacking "the first half" once perturbed only the
+    # reals, which teaches "noise means real"; the rows must be drawn per class.
+    tf.random.set_global_generator(tf.random.Generator.from_seed(3))
+    y = np.array([0] * 16 + [1] * 8 + [1] * 8, np.float32)[:, None]  # the order paper-SBI batches have
+    x = np.random.default_rng(0).uniform(20, 230, (32, 8, 8, 3)).astype(np.float32)
+
+    def logit_fn(xs):
+        return tf.reduce_mean(xs[0], axis=[1, 2, 3])[:, None] / 50.0
+
+    seen = set()
+    for _ in range(3):
+        adv = attacks.adversarial_batch(logit_fn, [tf.constant(x)], tf.constant(y), 2.0, 1, 0.5)[0].numpy()
+        changed = np.abs(adv - x).reshape(32, -1).max(axis=1) > 0
+        assert changed[:16].sum() == 8 and changed[16:].sum() == 8  # half of each class, not the first half
+        assert np.abs(adv - x).max() <= 2.0 + 1e-4 and adv.min() >= 0 and adv.max() <= 255
+        seen.add(tuple(np.flatnonzero(changed)))
+    assert len(seen) > 1  # a new draw every batch
+    changed = np.abs(attacks.adversarial_batch(logit_fn, [tf.constant(x)], tf.constant(y), 2.0, 1, 1.0)[0].numpy()
+                     - x).reshape(32, -1).max(axis=1) > 0
+    assert changed.all()

@@ -202,8 +202,12 @@ LOST = ("This file could not be analysed: the worker process scoring it died ({t
 
 
 def build_dataset(paths: list[str], opts: RayOptions, cluster_cpus: float, actor: type | None = None,
-                  block_files: int | None = None):
-    """The paths in blocks, mapped by the pool of ``actor`` (default :class:`ScanActor`) to record tables."""
+                  block_files: int | None = None, in_flight: int | None = None):
+    """The paths in blocks, mapped by the pool of ``actor`` (default :class:`ScanActor`) to record tables.
+
+    ``in_flight``: blocks queued on one actor at a time (Ray's default when None).  The rescue round
+    uses 1, so a file that kills its actor cannot take blocks queued behind it down with it.
+    """
     import pyarrow as pa
     import ray.data
 
@@ -215,7 +219,8 @@ def build_dataset(paths: list[str], opts: RayOptions, cluster_cpus: float, actor
     # A worker process that dies (a decoder crash) is restarted and its block retried ``retries`` times;
     # after that the block is given up (DataContext.max_errored_blocks) and run() deals with its files.
     ds = ds.map_batches(actor or ScanActor, batch_size=None, batch_format="numpy",
-                        compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=opts.cpus_per_actor,
+                        compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=in_flight),
+                        num_cpus=opts.cpus_per_actor,
                         max_restarts=-1, max_task_retries=opts.retries,
                         fn_constructor_kwargs={"model_dir": opts.model_dir, "face_finder": opts.face_finder,
                                                "scan": opts.scan})
@@ -278,11 +283,15 @@ class _Output:
 
 
 def _score(paths: list[str], opts: RayOptions, result: RunResult, output: _Output, t0: float,
-           actor: type | None, block_files: int | None = None) -> set[str]:
-    """One pass of the actor pool over ``paths``; the paths it returned records for."""
+           actor: type | None, rescue: bool = False) -> set[str]:
+    """One pass of the actor pool over ``paths``; the paths it returned records for.
+
+    ``rescue``: one file per block and one block per actor at a time (the round after a lost block).
+    """
     import pyarrow.parquet as pq
 
-    ds, result.actors = build_dataset(paths, opts, result.cluster_cpus, actor, block_files)
+    ds, result.actors = build_dataset(paths, opts, result.cluster_cpus, actor,
+                                      block_files=1 if rescue else None, in_flight=1 if rescue else None)
     produced: set[str] = set()
     if output.format == "parquet":  # written by the workers; read back for the summary
         before = set(output.dir.glob("*.parquet"))
@@ -307,8 +316,9 @@ def run(paths: list[str], opts: RayOptions, out_format: str, out_dir: Path | Non
 
     ``driver_records`` (paths that do not exist) are written first, through the same output.  Files
     whose block was lost (its worker process died ``retries + 1`` times) are scanned again one per
-    block, so one crashing file cannot take its neighbours with it; a file lost again gets an
-    error record.  ``actor`` replaces :class:`ScanActor` (the benchmark's timed actor, tests).
+    block and one block per actor at a time, so one crashing file cannot take its neighbours with it
+    (neither those in its block nor blocks queued behind it on the same actor); a file lost again gets
+    an error record.  ``actor`` replaces :class:`ScanActor` (the benchmark's timed actor, tests).
     """
     import ray
 
@@ -327,7 +337,7 @@ def run(paths: list[str], opts: RayOptions, out_format: str, out_dir: Path | Non
         for attempt in range(2):
             if not todo:
                 break
-            produced = _score(todo, opts, result, output, t0, actor, block_files=1 if attempt else None)
+            produced = _score(todo, opts, result, output, t0, actor, rescue=bool(attempt))
             todo = [p for p in todo if p not in produced]
             if todo and not attempt:
                 log.warning("%d files were lost with their block (its worker stopped); scanning them one by one.",
