@@ -6,7 +6,8 @@ them -- so the label and every heatmap (``explain.gradcam``) cost one call.  The
 only" path of a batch scan (:meth:`Classifier.predict`) is, in TensorFlow, :func:`predict_function`
 (no gradients); on TF Lite it is the same one call with the rest dropped: the gradients are
 constants broadcast over the features (:func:`head_gradients`), and a predict-only conversion
-measured no faster (``python -m bench.scale``, ``predict_only``).
+measured 2-3 % faster on the classifier alone for model 2.0.0 and is not shipped
+(``python -m bench.scale``, ``predict_only``; README, "Command line (batch)").
 
 Two runtimes compute it, with the same numbers to 1e-5 (``tests/test_lite.py``):
 
