@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from detector.evaluation import metrics
 from detector.training.calibration import choose_threshold, fit_temperature, logit, sigmoid
@@ -93,3 +94,17 @@ def test_cross_fit_gives_up_when_a_fold_has_one_class():
     from detector.training.calibration import cross_fit
 
     assert cross_fit(np.array([1.0, 2.0]), np.array([1, 1]), ["a", "a"], ["g0", "g1"]) == {}
+
+
+def test_logit_and_sigmoid_are_inverse_and_the_uncertain_band_uses_them():
+    from detector.inference import logodds
+    from detector.inference.results import unsure_range
+
+    p = np.array([1e-3, 0.2, 0.5, 0.853, 0.999])
+    assert np.allclose(logodds.sigmoid(logodds.logit(p)), p)
+    assert logodds.logit(0.0) < -15 and logodds.logit(1.0) > 15  # clipped, finite
+    lo, hi = unsure_range(0.5, band=0.6)
+    assert lo == pytest.approx(logodds.sigmoid(-0.6)) and hi == pytest.approx(logodds.sigmoid(0.6))
+    lo, hi = unsure_range(0.853)
+    assert lo < 0.853 < hi and logodds.logit(hi) - logodds.logit(0.853) == pytest.approx(0.6)
+    assert logit is logodds.logit and sigmoid is logodds.sigmoid  # calibration re-exports, one definition

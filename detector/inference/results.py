@@ -24,6 +24,8 @@ import numpy as np
 
 from explain.overlay import FAKE_COLOR, NOFACE_COLOR, REAL_COLOR, UNSURE_COLOR, BoxLabel
 
+from .logodds import logit, sigmoid
+
 UNSURE_LOGIT = 0.6  # the uncertain band: log-odds within this of the threshold's (0.354-0.646 around 0.5)
 VERDICTS = ("fake", "real", "uncertain", "no_face")
 VERDICT_WORDS = {"fake": "likely FAKE", "real": "likely REAL", "uncertain": "UNCERTAIN", "no_face": "NO FACE"}
@@ -39,9 +41,8 @@ VERDICT_MEANINGS = {
 
 def unsure_range(threshold: float, band: float = UNSURE_LOGIT) -> tuple[float, float]:
     """The open interval of P(fake) called "uncertain": ``band`` log-odds either side of ``threshold``."""
-    t = min(max(float(threshold), 1e-6), 1 - 1e-6)
-    z = float(np.log(t / (1 - t)))
-    return float(1 / (1 + np.exp(-(z - band)))), float(1 / (1 + np.exp(-(z + band))))
+    z = float(logit(threshold, 1e-6))
+    return float(sigmoid(z - band)), float(sigmoid(z + band))
 
 
 def unsure_words(threshold: float) -> str:

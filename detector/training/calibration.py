@@ -11,14 +11,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from ..inference.logodds import logit, sigmoid
 
-def logit(p: np.ndarray, eps: float = 1e-7) -> np.ndarray:
-    p = np.clip(np.asarray(p, np.float64), eps, 1 - eps)
-    return np.log(p / (1 - p))
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, np.float64)))
+__all__ = ["logit", "sigmoid"]  # re-exported: calibration works in log-odds
 
 
 def nll(z: np.ndarray, y: np.ndarray, temperature: float) -> float:
