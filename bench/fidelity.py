@@ -190,11 +190,13 @@ def run(det, photos: list[np.ndarray], methods: list[str], seed: int = 0, sanity
         dilated = cv2.dilate(region.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * tol + 1,) * 2))
         # Detector.analyze's own steps, with every method's map from its one forward pass
         faces, boxes, views, _ = det.find_crops(e.image)
-        out = det.explainer.explain(views.feed(det.classifier.inputs), det.threshold, views.boxes, methods=tuple(methods))
+        feed = views.feed(det.classifier.inputs)
+        passed = det.explainer.outputs(feed) if len(feed[0]) else None  # one forward pass for both
+        out = det.explainer.explain(feed, det.threshold, views.boxes, methods=tuple(methods), outputs=passed)
         # Every edit is a fake, so the question is where the *fake* evidence lies: the maps explained as if
         # each face were called fake (threshold 0).  The app explains its verdict instead, which for a face
         # it calls real is the evidence for "real" -- scored separately below as "as shown".
-        ev = det.explainer.explain(views.feed(det.classifier.inputs), 0.0, views.boxes, methods=tuple(methods))
+        ev = det.explainer.explain(feed, 0.0, views.boxes, methods=tuple(methods), outputs=passed)
         if not checked:  # the same answer as the public call, once
             res = det.analyze(e.image, cam_method=methods[0], render_overlay=False)
             assert all(np.allclose(f.heatmap, out.cams[methods[0]][k], atol=1e-5) for k, f in enumerate(res.faces))

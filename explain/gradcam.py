@@ -240,18 +240,19 @@ class CamExplainer:
                     for b, layer in names.items()}
 
     def explain(self, inputs: list, threshold: float = 0.5, patch_boxes: np.ndarray | None = None,
-                methods: tuple[str, ...] = METHODS, grid: int = GRID) -> Explained:
+                methods: tuple[str, ...] = METHODS, grid: int = GRID, outputs: dict | None = None) -> Explained:
         """Probabilities and the fused maps of ``methods`` for a batch (one forward pass with ``fused``).
 
         ``patch_boxes`` (N, n_patches, 4): where each native patch lies in its crop (x0, y0, x1, y1 in
-        [0, 1]); needed when the layout has an artefact branch.
+        [0, 1]); needed when the layout has an artefact branch.  ``outputs``: this batch's
+        :meth:`outputs`, when already computed (explaining one pass at two thresholds).
         """
         n = len(inputs[0])
         if n == 0:
             empty = np.zeros((0, grid, grid), np.float32)
             return Explained(np.zeros((0,), np.float32), {m: empty for m in methods}, {})
         inputs = [np.asarray(a, np.float32) for a in inputs]
-        o = self.outputs(inputs)
+        o = self.outputs(inputs) if outputs is None else outputs
         sign = np.where(o["prob"] >= threshold, 1.0, -1.0).astype(np.float32)
         shares = branch_shares(self.contributions(o), sign)
         cams = {}

@@ -206,6 +206,26 @@ def test_the_fused_map_points_at_a_fine_patch_at_a_random_position(dual_model):
     assert float(out.shares["artefact"].mean()) > 0.5  # the branch that can see the patch drew the map
 
 
+def test_one_forward_pass_explained_at_two_thresholds(dual_model):
+    """explain(outputs=...) re-uses a pass: the same maps as a fresh call, and no second forward."""
+    model, layout = dual_model
+    crops, _, _ = fine_dataset(6, np.random.default_rng(5))
+    v = face_views(list(crops), SPEC)
+    calls = []
+    forward = keras_forward(model, layout.layers)
+    ex = CamExplainer(lambda xs: calls.append(1) or forward(xs), layout)
+    feed = [v.image, v.patches]
+    o = ex.outputs(feed)
+    for threshold in (0.5, 0.0):
+        again = ex.explain(feed, threshold, v.boxes, outputs=o)
+        fresh = CamExplainer(forward, layout).explain(feed, threshold, v.boxes)
+        assert all(np.allclose(again.cams[m], fresh.cams[m], atol=1e-6) for m in fresh.cams)
+    assert len(calls) == 1
+    flipped = ex.explain(feed, 0.0, v.boxes, outputs=o).cams  # every face explained as fake...
+    shown = ex.explain(feed, 1.01, v.boxes, outputs=o).cams  # ... and as real: different evidence
+    assert any(not np.allclose(flipped[m], shown[m]) for m in shown)
+
+
 def test_two_branch_maps_equal_tf_keras_vis_and_tf_lite(dual_model):
     model, layout = dual_model
     crops, _, _ = fine_dataset(6, np.random.default_rng(13))
