@@ -36,3 +36,34 @@ def test_card_has_front_matter_and_every_measured_number(tmp_path):
                    "| no-sbi | 0.543 |", "| overall | 20 | 0.073 | 0.810 |",
                    "## Intended use", "## Out-of-scope use and misuse", "## Limitations", "## Ethical considerations"):
         assert needle in text, needle
+
+
+def test_the_hardening_bench_tabulates_clean_cost_and_attacked_auc_and_the_card_shows_it(tmp_path, capsys):
+    from bench import hardening
+
+    def model(name, aucs, adv):
+        d = tmp_path / name
+        d.mkdir()
+        cfg = ModelConfig(version=name, training={"adv_eps": adv, "adv_steps": 3 if adv else 1, "adv_share": 0.5},
+                          metrics={"val": {s: {"auc": a} for s, a in aucs.items()}, "val_mean_source_auc": 0.9})
+        (d / "model.json").write_text(json.dumps(cfg.__dict__))
+        rows = {k: {"attack": {"overall": {"auc": v}}} for k, v in
+                (("fgsm/fakes/eps2", 0.1 + adv), ("pgd10/fakes/eps2", adv / 10), ("pgd10/both/eps2", 0.0))}
+        (d / "attacks.json").write_text(json.dumps({"attacks": {"rows": 12, "clean": {"overall": {"auc": 0.9}},
+                                                                "results": rows}}))
+        return f"{name}={d}:{d / 'attacks.json'}"
+
+    out = tmp_path / "hardening.json"
+    assert hardening.main([model("plain", {"A": 0.95, "B": 0.80}, 0),
+                           model("pgd", {"A": 0.93, "B": 0.71}, 2), "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    pgd = report["runs"][1]
+    assert report["reference"] == "plain" and pgd["clean_cost"] == {"A": 0.02, "B": 0.09}
+    assert pgd["worst_clean_cost"] == 0.09 and pgd["attacked_auc"]["pgd10/fakes/eps2"] == 0.2
+    table = card.hardening_table(report)
+    assert "| pgd | PGD-3 eps 2, share 0.5 | 0.930 | 0.710 | 0.900 | 0.090 | 2.100 | 0.200 | 0.000 |" in table
+    assert "| plain | none |" in table and "reference" in table
+    assert hardening.main(["x=" + str(tmp_path / "nowhere") + ":" + str(tmp_path / "no.json")]) == 1
+    card.main(["--model", str(tmp_path / "plain"), "--hardening", str(out), "--hardening-note", "Two fine-tunes."])
+    text = (tmp_path / "plain" / "MODEL_CARD.md").read_text()
+    assert "### Adversarial hardening compared" in text and "Two fine-tunes." in text and "| pgd | PGD-3" in text

@@ -167,6 +167,27 @@ def compare_table(table: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
+def hardening_table(report: dict) -> str:
+    """``python -m bench.hardening`` output as Markdown: clean validation AUC per source and attacked AUC."""
+    runs = report["runs"]
+    sources = list(runs[0]["val_auc"])
+    attacks = [k for k in ("fgsm/fakes/eps2", "pgd10/fakes/eps2", "pgd10/both/eps2")
+               if all(k in r["attacked_auc"] for r in runs)]
+    rows = ["| model | adv. training | " + " | ".join(f"val AUC {s}" for s in sources)
+            + " | mean | worst clean cost | " + " | ".join(attacks) + " |",
+            "|---|---|" + "---|" * (len(sources) + 2 + len(attacks))]
+    for r in runs:
+        t = r["training"]
+        steps = t.get("adv_steps") or 1
+        kind = "FGSM-RS" if steps == 1 else f"PGD-{steps}"
+        how = f"{kind} eps {t['adv_eps']:g}, share {t.get('adv_share') or 0:g}" if t.get("adv_eps") else "none"
+        cost = "reference" if r["name"] == report["reference"] else _f(r.get("worst_clean_cost"))
+        rows.append(f"| {r['name']} | {how} | " + " | ".join(_f(r["val_auc"].get(s)) for s in sources)
+                    + f" | {_f(r.get('val_mean_source_auc'))} | {cost} | "
+                    + " | ".join(_f(r["attacked_auc"][k]) for k in attacks) + " |")
+    return "\n".join(rows) + "\n"
+
+
 THREAT_MODEL = ("Threat model: white box (the attacker has the weights), L-inf perturbations of the face crop's "
                 "pixels in 0-255 units (eps 1 = 1/255), through the exact path the app runs (native crop -> "
                 "resize and patch cutting -> network; gradients from the Keras twin of the served TF Lite model), "
@@ -177,7 +198,8 @@ THREAT_MODEL = ("Threat model: white box (the attacker has the weights), L-inf p
 
 def render(model_dir: Path, eval_json: Path | None, loso_json: Path | None, loso_note: str = "",
            training_note: str = "", compare_json: Path | None = None, compare_note: str = "",
-           attacks_json: Path | None = None, attacks_note: str = "") -> str:
+           attacks_json: Path | None = None, attacks_note: str = "", hardening_json: Path | None = None,
+           hardening_note: str = "") -> str:
     cfg = read_config(model_dir)
     ev = json.loads(eval_json.read_text()) if eval_json else None
     t = cfg.training
@@ -254,6 +276,12 @@ def render(model_dir: Path, eval_json: Path | None, loso_json: Path | None, loso
         if table:
             out += ["### White-box attacks", "", THREAT_MODEL, ""] + ([attacks_note, ""] if attacks_note else [])
             out += [attack_markdown(table), ""]
+    if hardening_json and hardening_json.is_file():
+        out += ["### Adversarial hardening compared", "",
+                hardening_note or ("Each row: a model and its clean validation AUC per source (as training measured "
+                                   "it), the worst per-source loss against the first row, and its AUC under attack "
+                                   "at eps 2 (only fakes attacked, and both classes)."), "",
+                hardening_table(json.loads(hardening_json.read_text())), ""]
     if ev and ev.get("cross_fitted"):
         cf = ev["cross_fitted"]
         out += ["### Calibration on unseen groups", "",
@@ -279,10 +307,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--compare-note", default="", help="a sentence on how the compared runs were made")
     ap.add_argument("--attacks", type=Path, help="metrics.json of `detector evaluate --attacks` (the white-box table)")
     ap.add_argument("--attacks-note", default="", help="a sentence on how the attack table was made")
+    ap.add_argument("--hardening", type=Path, help="hardening.json written by python -m bench.hardening")
+    ap.add_argument("--hardening-note", default="", help="a sentence on how the hardened models were made")
     ap.add_argument("--out", type=Path, help="where to write (default <model>/MODEL_CARD.md)")
     a = ap.parse_args(argv)
     text = render(Path(a.model), a.eval, a.loso, a.loso_note, a.training_note, a.compare, a.compare_note,
-                  a.attacks, a.attacks_note)
+                  a.attacks, a.attacks_note, a.hardening, a.hardening_note)
     out = a.out or Path(a.model) / "MODEL_CARD.md"
     out.write_text(text)
     print(f"wrote {out}")
