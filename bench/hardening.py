@@ -21,8 +21,6 @@ from pathlib import Path
 
 from .common import emit, git_commit
 
-ATTACK_ROWS = ("fgsm/fakes/eps2", "pgd10/fakes/eps2", "pgd10/both/eps2")
-
 
 def entry(name: str, model_dir: Path, attacks_json: Path) -> dict:
     cfg = json.loads((model_dir / "model.json").read_text())

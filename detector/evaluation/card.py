@@ -167,12 +167,14 @@ def compare_table(table: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
+HARDENING_ATTACKS = ("fgsm/fakes/eps2", "pgd10/fakes/eps2", "pgd10/both/eps2")  # the attack columns shown
+
+
 def hardening_table(report: dict) -> str:
     """``python -m bench.hardening`` output as Markdown: clean validation AUC per source and attacked AUC."""
     runs = report["runs"]
     sources = list(runs[0]["val_auc"])
-    attacks = [k for k in ("fgsm/fakes/eps2", "pgd10/fakes/eps2", "pgd10/both/eps2")
-               if all(k in r["attacked_auc"] for r in runs)]
+    attacks = [k for k in HARDENING_ATTACKS if all(k in r["attacked_auc"] for r in runs)]
     rows = ["| model | adv. training | " + " | ".join(f"val AUC {s}" for s in sources)
             + " | mean | worst clean cost | " + " | ".join(attacks) + " |",
             "|---|---|" + "---|" * (len(sources) + 2 + len(attacks))]

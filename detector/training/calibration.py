@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from ..inference.logodds import logit, sigmoid
-
-__all__ = ["logit", "sigmoid"]  # re-exported: calibration works in log-odds
+from ..inference.logodds import logit as logit  # re-exported: calibration works in log-odds
+from ..inference.logodds import sigmoid
 
 
 def nll(z: np.ndarray, y: np.ndarray, temperature: float) -> float:
