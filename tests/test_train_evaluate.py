@@ -145,6 +145,37 @@ def test_init_from_continues_from_a_saved_model(trained, tiny_dataset, tmp_path)
                                       "--input-size", "48", "--init-from", str(trained)]))
 
 
+def test_calibration_is_fitted_on_every_validation_row_the_app_would_score(trained, tiny_dataset, tmp_path):
+    """No-face rows stay out of training and model selection, but the app scores such a photo on its centre,
+    so temperature, threshold and the reported validation metrics include them."""
+    import csv
+    import shutil
+
+    prep = tmp_path / "prep"
+    shutil.copytree(trained / "prep", prep)
+    with open(prep / "index.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    val = [r for r in rows if r["split"] == "val"]
+    for r in val[:3]:
+        r["face_found"] = "0"
+    with open(prep / "index.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    data = train.Prepared(prep)
+    cfg = train.parse_args(["--data", str(tiny_dataset), "--out", str(tmp_path / "m"), "--prepared", str(prep),
+                            "--architecture", "small_cnn", "--input-size", "32", "--epochs", "1",
+                            "--steps-per-epoch", "1", "--batch-size", "8", "--sbi", "legacy"])
+    _, val_idx, _ = train.select_rows(data, cfg)
+    assert len(val_idx) == len(val) - 3 and len(train.calibration_rows(data, cfg)) == len(val)
+    held_out = train.parse_args(["--data", str(tiny_dataset), "--exclude-source", "hopper"])
+    assert set(data.source[train.calibration_rows(data, held_out)]) == {"astro"}
+    train.train(cfg)
+    _, card = load_bundle(tmp_path / "m")
+    assert card.metrics["rows"]["val"] == len(val) - 3 and card.metrics["rows"]["calibration"] == len(val)
+    assert card.metrics["val"]["overall"]["n"] == len(val)
+
+
 def test_leave_one_source_out_scores_the_source_it_never_saw(tiny_dataset, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     loso.main(["--data", str(tiny_dataset), "--out", str(tmp_path / "loso"), "--prepared", str(tmp_path / "prep"),

@@ -23,7 +23,8 @@ some fakes than on reals, which would make "no face" itself a fake signal.
 
 After each epoch the model is scored on the validation split per source; the best epoch by *mean
 per-source* AUC is kept (early stopping), calibrated (temperature on the logit; threshold by
-balanced accuracy, raised until no source flags more than 5 % of its validation reals) and saved
+balanced accuracy, raised until no source flags more than 5 % of its validation reals; fitted on all
+validation rows, the no-face ones scored on their centre square as the app scores them) and saved
 with its card.  ``--exclude-source`` / ``--exclude-family`` leave sources out of training entirely
 (leave-one-out runs, ``detector.evaluation.loso``); their rows are scored at the end as ``held_out``.
 
@@ -426,6 +427,12 @@ def select_rows(data: Prepared, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarra
     return train_idx, val_idx, held_idx
 
 
+def calibration_rows(data: Prepared, cfg: TrainConfig) -> np.ndarray:
+    """Validation rows of the trained sources *with* the no-face ones: the app (and ``evaluate``) score a
+    photo without a face on its centre square, so temperature and threshold are fitted on what it scores."""
+    return np.where((data.split == "val") & ~np.isin(data.source, list(cfg.excluded)))[0]
+
+
 def train(cfg: TrainConfig) -> Path:
     from ..inference.bundle import ModelConfig
     from . import artefact
@@ -469,15 +476,18 @@ def train(cfg: TrainConfig) -> Path:
     import keras
 
     logit_model = keras.Model(model.inputs, model.get_layer("logit").output)
-    z = val.logits(logit_model)
-    temperature = fit_temperature(z, val.y)
+    cal_idx = calibration_rows(data, cfg)
+    cal = val if np.array_equal(cal_idx, val_idx) else EvalSet(data, cal_idx, cfg.spec)
+    z = cal.logits(logit_model)
+    temperature = fit_temperature(z, cal.y)
     p = sigmoid(z / temperature)
-    threshold, why = choose_operating_threshold(p, val.y, list(val.source))
+    threshold, why = choose_operating_threshold(p, cal.y, list(cal.source))
     fold_temperature(model, temperature)
-    val_metrics = metrics.per_source(val.y, p, list(val.source), threshold)
+    val_metrics = metrics.per_source(cal.y, p, list(cal.source), threshold)
     result = {"best_epoch": best_epoch, "val_mean_source_auc": best, "temperature": temperature,
               "threshold": threshold, "threshold_choice": why, "val": val_metrics,
-              "rows": {"train": int(len(train_idx)), "val": int(len(val_idx)), "held_out": int(len(held_idx)),
+              "rows": {"train": int(len(train_idx)), "val": int(len(val_idx)), "calibration": int(len(cal_idx)),
+                       "held_out": int(len(held_idx)),
                        "no_face_dropped": 0 if cfg.keep_no_face else int((~data.face_found).sum())}}
     if len(held_idx):
         held = EvalSet(data, held_idx, cfg.spec)
