@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from detector.evaluation import card
 from detector.inference.bundle import ModelConfig
 
@@ -67,3 +69,15 @@ def test_the_hardening_bench_tabulates_clean_cost_and_attacked_auc_and_the_card_
     card.main(["--model", str(tmp_path / "plain"), "--hardening", str(out), "--hardening-note", "Two fine-tunes."])
     text = (tmp_path / "plain" / "MODEL_CARD.md").read_text()
     assert "### Adversarial hardening compared" in text and "Two fine-tunes." in text and "| pgd | PGD-3" in text
+    notes = tmp_path / "notes.json"  # the same sentences from a file; a flag still wins over it
+    notes.write_text(json.dumps({"hardening": "From the file.", "training": "Stopped at epoch 2."}))
+    card.main(["--model", str(tmp_path / "plain"), "--hardening", str(out), "--notes", str(notes)])
+    text = (tmp_path / "plain" / "MODEL_CARD.md").read_text()
+    assert "From the file." in text and "Stopped at epoch 2." in text
+    card.main(["--model", str(tmp_path / "plain"), "--hardening", str(out), "--notes", str(notes),
+               "--hardening-note", "From the flag."])
+    text = (tmp_path / "plain" / "MODEL_CARD.md").read_text()
+    assert "From the flag." in text and "From the file." not in text and "Stopped at epoch 2." in text
+    notes.write_text(json.dumps({"hardnening": "typo"}))
+    with pytest.raises(SystemExit):
+        card.main(["--model", str(tmp_path / "plain"), "--notes", str(notes)])

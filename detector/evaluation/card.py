@@ -297,6 +297,9 @@ def render(model_dir: Path, eval_json: Path | None, loso_json: Path | None, loso
     return "\n".join(out)
 
 
+NOTES = ("training", "loso", "compare", "attacks", "hardening")  # the card's free-text sentences, by section
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m detector card", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -311,10 +314,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--attacks-note", default="", help="a sentence on how the attack table was made")
     ap.add_argument("--hardening", type=Path, help="hardening.json written by python -m bench.hardening")
     ap.add_argument("--hardening-note", default="", help="a sentence on how the hardened models were made")
+    ap.add_argument("--notes", type=Path,
+                    help="JSON file with any of the notes above by name (training, loso, compare, attacks, "
+                         "hardening), so a card can be written again by one command; a --*-note flag wins")
     ap.add_argument("--out", type=Path, help="where to write (default <model>/MODEL_CARD.md)")
     a = ap.parse_args(argv)
-    text = render(Path(a.model), a.eval, a.loso, a.loso_note, a.training_note, a.compare, a.compare_note,
-                  a.attacks, a.attacks_note, a.hardening, a.hardening_note)
+    notes = json.loads(a.notes.read_text()) if a.notes else {}
+    unknown = set(notes) - set(NOTES)
+    if unknown:
+        ap.error(f"--notes {a.notes}: unknown keys {sorted(unknown)} (known: {', '.join(NOTES)})")
+    note = {k: getattr(a, f"{k}_note") or notes.get(k, "") for k in NOTES}
+    text = render(Path(a.model), a.eval, a.loso, note["loso"], note["training"], a.compare, note["compare"],
+                  a.attacks, note["attacks"], a.hardening, note["hardening"])
     out = a.out or Path(a.model) / "MODEL_CARD.md"
     out.write_text(text)
     print(f"wrote {out}")
