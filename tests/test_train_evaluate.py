@@ -221,6 +221,16 @@ def test_compare_puts_loso_runs_side_by_side(tmp_path, capsys):
     assert got["a"]["mean_held_out_auc_shared_folds"] == pytest.approx(0.6) and got["a"]["shared_folds"] == ["S1"]
     with pytest.raises(SystemExit):
         loso.main(["--compare", "no-equals-sign", "--out", str(tmp_path / "cmp")])
+    # another seed of recipe a (given as its loso.json): averaged fold by fold, each run shown beside
+    (tmp_path / "a2.json").write_text(json.dumps({"settings": ["--seed", "2"], "folds": {
+        "S1": {"held_out_auc": 0.5, "n": 10, "val_mean_auc_trained_sources": 0.7}}}))
+    loso.main(["--compare", f"a={tmp_path / 'a'},{tmp_path / 'a2.json'}", f"b={tmp_path / 'b'}",
+               "--out", str(tmp_path / "cmp2")])
+    md = (tmp_path / "cmp2" / "compare.md").read_text()
+    assert "| a | 0.550 (0.600, 0.500) | 0.800 | 0.675 | 0.550 | 0.850 |" in md, md
+    got = json.loads((tmp_path / "cmp2" / "compare.json").read_text())["a"]
+    assert got["folds"]["S1"]["runs"] == 2 and got["folds"]["S2"]["runs"] == 1
+    assert [r["settings"] for r in got["runs"]] == [["--sbi-prob", "0"], ["--seed", "2"]]
 
 
 def test_background_batches_keep_order_and_hand_over_worker_errors():

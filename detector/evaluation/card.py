@@ -153,15 +153,21 @@ def loso_table(loso: dict) -> str:
 
 
 def compare_table(table: dict) -> str:
-    """``detector.evaluation.loso --compare`` output (compare.json) as Markdown: one row per training recipe."""
+    """``detector.evaluation.loso --compare`` output (compare.json) as Markdown: one row per training recipe;
+    a fold run with several seeds shows their mean, then each run's AUC in brackets."""
     sources = sorted({s for r in table.values() for s in r["folds"]})
     shared = next(iter(table.values()), {}).get("shared_folds", sources)
     uneven = set(shared) != set(sources)  # some recipe lacks a fold: only the shared folds' mean compares them
     extra = [f"mean, unseen, on {' + '.join(shared) or 'no shared fold'}"] if uneven else []
     rows = ["| recipe | " + " | ".join([f"AUC on unseen {s}" for s in sources] + ["mean, unseen"] + extra)
             + " | mean val AUC, trained sources |", "|---|" + "---|" * (len(sources) + 2 + len(extra))]
+    def cell(fold: dict) -> str:
+        runs = [v for v in fold.get("held_out_auc_runs") or [] if v is not None]
+        spread = f" ({', '.join(_f(v) for v in runs)})" if len(runs) > 1 else ""
+        return _f(fold.get("held_out_auc")) + spread
+
     for name, r in table.items():
-        cells = [_f(r["folds"].get(s, {}).get("held_out_auc")) for s in sources] + [_f(r["mean_held_out_auc"])]
+        cells = [cell(r["folds"].get(s, {})) for s in sources] + [_f(r["mean_held_out_auc"])]
         cells += [_f(r.get("mean_held_out_auc_shared_folds"))] if uneven else []
         rows.append(f"| {name} | " + " | ".join(cells) + f" | {_f(r['mean_val_auc'])} |")
     return "\n".join(rows) + "\n"

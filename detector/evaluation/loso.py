@@ -15,7 +15,8 @@ after ``--`` (e.g. ``-- --sbi-prob 0``), so the table can compare training recip
     python -m detector loso --compare default=runs/compare/default no-sbi=runs/compare/no-sbi --out runs/compare
 
 puts the runs side by side (``compare.json``, ``compare.md``): AUC on each left-out source, their
-mean, and the validation AUC on the sources each fold was trained on.
+mean, and the validation AUC on the sources each fold was trained on.  ``name=folder1,folder2`` (runs of
+one recipe with other ``--seed`` values) averages them fold by fold and shows each run's AUC beside.
 """
 
 from __future__ import annotations
@@ -29,15 +30,43 @@ from ..training.train import FAMILIES, parse_args, train
 from .card import compare_table
 
 
+def _read_run(path: str) -> dict:
+    """One finished run: a folder with loso.json, or such a JSON file itself."""
+    p = Path(path)
+    return json.loads((p / "loso.json" if p.is_dir() else p).read_text())
+
+
+def _merge_runs(runs: list[dict]) -> dict[str, dict]:
+    """Per fold, the mean of each figure over the runs (seeds) that have it, with the single runs' AUCs."""
+    folds: dict[str, dict] = {}
+    for name in dict.fromkeys(k for r in runs for k in r["folds"]):
+        have = [r["folds"][name] for r in runs if name in r["folds"]]
+        merged = {}
+        for key in ("held_out_auc", "held_out_ap", "held_out_balanced_accuracy", "held_out_real_flagged",
+                    "held_out_fakes_caught", "val_mean_auc_trained_sources"):
+            vals = [f[key] for f in have if f.get(key) is not None]
+            if vals:
+                merged[key] = sum(vals) / len(vals)
+        merged["n"] = have[0].get("n")
+        merged["runs"] = len(have)
+        merged["held_out_auc_runs"] = [f.get("held_out_auc") for f in have]
+        folds[name] = merged
+    return folds
+
+
 def compare(runs: list[str], out: Path) -> str:
-    """Side-by-side table of several LOSO runs given as ``name=folder`` (each with its loso.json)."""
+    """Side-by-side table of LOSO runs given as ``name=folder`` (each with its loso.json); ``name=a,b,c``
+    averages several runs of one recipe (other seeds) fold by fold, so seed noise can be told from a gap."""
     table = {}
     for spec in runs:
-        name, sep, folder = spec.partition("=")
-        if not sep:
-            raise SystemExit(f"--compare takes name=folder, got {spec!r}")
-        data = json.loads((Path(folder) / "loso.json").read_text())
-        table[name] = {"settings": data["settings"], "folds": data["folds"]}
+        name, sep, folders = spec.partition("=")
+        if not sep or not folders:
+            raise SystemExit(f"--compare takes name=folder[,folder...], got {spec!r}")
+        data = [_read_run(f) for f in folders.split(",")]
+        table[name] = {"settings": data[0]["settings"], "folds": _merge_runs(data) if len(data) > 1 else data[0]["folds"]}
+        if len(data) > 1:
+            table[name]["runs"] = [{"settings": d["settings"], "folds": {k: f.get("held_out_auc") for k, f in
+                                                                          d["folds"].items()}} for d in data]
     # Recipes whose runs cover different folds are compared on the folds every one of them has.
     shared = set.intersection(*(set(r["folds"]) for r in table.values())) if table else set()
     for r in table.values():
@@ -59,7 +88,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m detector loso", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--compare", nargs="+", metavar="NAME=FOLDER",
-                    help="instead of training: tabulate finished runs side by side into --out")
+                    help="instead of training: tabulate finished runs side by side into --out "
+                         "(FOLDER: a run folder or its loso.json; several, comma-separated: seeds, averaged)")
     ap.add_argument("--data", help="dataset (as for detector.train)")
     ap.add_argument("--out", required=True, help="folder for one model per fold plus loso.json/loso.md")
     ap.add_argument("--prepared", default="", help="crop cache folder (as for detector.train)")
