@@ -94,7 +94,7 @@ class TrainConfig:
     exclude_source: list[str] = field(default_factory=list)
     exclude_family: list[str] = field(default_factory=list)
     seed: int = 1234
-    version: str = "2.0.0"
+    version: str = "2.1.0"
     held_out_limit: int = 0  # score at most this many held-out rows (stratified sample; 0 = all)
     lite: bool = True  # also write the TF Lite copy (leave-one-out folds skip it)
     finalize_only: bool = False  # skip training: calibrate and save <out>/best.weights.h5
