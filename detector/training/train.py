@@ -409,12 +409,19 @@ def init_weights(model, cfg: TrainConfig) -> None:
     print(f"initialised from {cfg.init_from} (version {card.version})", flush=True)
 
 
+def calibration_rows(data: Prepared, cfg: TrainConfig) -> np.ndarray:
+    """Validation rows of the trained sources *with* the no-face ones: the app (and ``evaluate``) score a
+    photo without a face on its centre square, so temperature and threshold are fitted on what it scores."""
+    return np.where((data.split == "val") & ~np.isin(data.source, list(cfg.excluded)))[0]
+
+
 def select_rows(data: Prepared, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(train, val, held-out) row indices: no-face rows out unless kept; excluded sources held out."""
     usable = data.face_found | cfg.keep_no_face
     held = np.isin(data.source, list(cfg.excluded))
     train_idx = np.where((data.split == "train") & ~held & usable)[0]
-    val_idx = np.where((data.split == "val") & ~held & usable)[0]
+    cal_idx = calibration_rows(data, cfg)
+    val_idx = cal_idx[usable[cal_idx]]  # model selection: the calibration rows that have a face
     held_idx = np.where(held & usable)[0]
     if cfg.held_out_limit and len(held_idx) > cfg.held_out_limit:  # a stratified random sample, per source x label
         rng = np.random.default_rng(cfg.seed)
@@ -425,12 +432,6 @@ def select_rows(data: Prepared, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarra
         held_idx = np.sort(np.concatenate([rng.permutation(v)[:max(1, int(round(share * len(v))))]
                                            for v in cells.values()]))
     return train_idx, val_idx, held_idx
-
-
-def calibration_rows(data: Prepared, cfg: TrainConfig) -> np.ndarray:
-    """Validation rows of the trained sources *with* the no-face ones: the app (and ``evaluate``) score a
-    photo without a face on its centre square, so temperature and threshold are fitted on what it scores."""
-    return np.where((data.split == "val") & ~np.isin(data.source, list(cfg.excluded)))[0]
 
 
 def train(cfg: TrainConfig) -> Path:
