@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import cv2
 import numpy as np
@@ -231,6 +232,36 @@ def test_compare_puts_loso_runs_side_by_side(tmp_path, capsys):
     got = json.loads((tmp_path / "cmp2" / "compare.json").read_text())["a"]
     assert got["folds"]["S1"]["runs"] == 2 and got["folds"]["S2"]["runs"] == 1
     assert [r["settings"] for r in got["runs"]] == [["--sbi-prob", "0"], ["--seed", "2"]]
+
+
+def test_compare_pairs_runs_by_fold_and_seed_and_says_whether_the_lead_is_shown(tmp_path):
+    def run(name, seed, aucs):
+        folds = {f: {"held_out_auc": v, "n": 10, "val_mean_auc_trained_sources": 0.8} for f, v in aucs.items()}
+        settings = ["--sbi", "paper"] + (["--seed", str(seed)] if seed is not None else [])
+        (tmp_path / f"{name}.json").write_text(json.dumps({"settings": settings, "folds": folds}))
+        return str(tmp_path / f"{name}.json")
+
+    # "lead": 0.10 above "steady" on every fold and seed (with a little spread) -> shown;
+    # "noisy": as good on average as "steady" but swings either way -> tied with the leader.
+    lead = [run("lead-a", None, {"F1": 0.70, "F2": 0.61}), run("lead-b", 3, {"F1": 0.68, "F2": 0.60})]
+    steady = [run("steady-a", None, {"F1": 0.60, "F2": 0.50}), run("steady-b", 3, {"F1": 0.59, "F2": 0.49})]
+    noisy = [run("noisy-a", 1234, {"F1": 0.80, "F2": 0.40}), run("noisy-b", 3, {"F1": 0.45, "F2": 0.75}),
+             run("noisy-c", 99, {"F1": 0.10, "F2": 0.10})]  # seed 99: no partner run of the leader, ignored
+    assert loso.run_seed(["--seed", "3"]) == 3 and loso.run_seed([]) == train.TrainConfig.seed
+    loso.main(["--compare", "steady=" + ",".join(steady), "lead=" + ",".join(lead), "noisy=" + ",".join(noisy),
+               "--out", str(tmp_path / "cmp")])
+    got = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert "vs_leader" not in got["lead"]
+    v = got["steady"]["vs_leader"]
+    assert v["leader"] == "lead" and v["pairs"] == 4 and v["leader_better"] == 4 and v["shown"]
+    assert v["mean_difference"] == pytest.approx(0.1025)
+    assert v["standard_error"] == pytest.approx(math.sqrt(2.75e-4 / 3 / 4))  # sample SD / sqrt(n)
+    n = got["noisy"]["vs_leader"]
+    assert n["pairs"] == 4 and n["leader_better"] == 2 and not n["shown"]
+    assert n["mean_difference"] == pytest.approx((-0.10 + 0.21 + 0.23 - 0.15) / 4)
+    md = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "Paired against the leader, *lead*" in md
+    assert "| steady | 4 | 0.103 | 0.005 | 4 of 4 | yes |" in md and "| noisy | 4 |" in md and "no: tied |" in md
 
 
 def test_background_batches_keep_order_and_hand_over_worker_errors():

@@ -170,6 +170,16 @@ def compare_table(table: dict) -> str:
         cells = [cell(r["folds"].get(s, {})) for s in sources] + [_f(r["mean_held_out_auc"])]
         cells += [_f(r.get("mean_held_out_auc_shared_folds"))] if uneven else []
         rows.append(f"| {name} | " + " | ".join(cells) + f" | {_f(r['mean_val_auc'])} |")
+    paired = {name: r["vs_leader"] for name, r in table.items() if r.get("vs_leader")}
+    if paired:
+        leader = next(iter(paired.values()))["leader"]
+        rows += ["", f"Paired against the leader, *{leader}* (same fold, same seed; the lead is shown when the mean "
+                 "difference is at least twice its standard error):", "",
+                 "| recipe | pairs | leader minus recipe, mean | standard error | leader better in | lead shown |",
+                 "|---|---|---|---|---|---|"]
+        for name, v in paired.items():
+            rows.append(f"| {name} | {v['pairs']} | {_f(v['mean_difference'])} | {_f(v['standard_error'])} | "
+                        f"{v['leader_better']} of {v['pairs']} | {'yes' if v['shown'] else 'no: tied'} |")
     return "\n".join(rows) + "\n"
 
 

@@ -17,17 +17,27 @@ after ``--`` (e.g. ``-- --sbi-prob 0``), so the table can compare training recip
 puts the runs side by side (``compare.json``, ``compare.md``): AUC on each left-out source, their
 mean, and the validation AUC on the sources each fold was trained on.  ``name=folder1,folder2`` (runs of
 one recipe with other ``--seed`` values) averages them fold by fold and shows each run's AUC beside.
+
+The pick is made by a stated rule, not by eye: the recipe with the best mean held-out AUC leads, and each
+other recipe is set against it on *paired* differences -- the same fold trained with the same ``--seed``
+(same data order and initial head), so fold difficulty and seed cancel.  The lead counts as shown when the
+mean difference is at least twice its standard error over those pairs (about a 95 % one-sided t-test for a
+handful of pairs); otherwise the two recipes are tied by this measurement (``vs_leader`` in compare.json,
+a second table in compare.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from ..training.prepare import default_prepared_dir, load_prepared
-from ..training.train import FAMILIES, parse_args, train
+from ..training.train import FAMILIES, TrainConfig, parse_args, train
 from .card import compare_table
+
+SHOWN_AT_SE = 2.0  # a lead is "shown" when the mean paired difference is at least this many standard errors
 
 
 def _read_run(path: str) -> dict:
@@ -54,16 +64,39 @@ def _merge_runs(runs: list[dict]) -> dict[str, dict]:
     return folds
 
 
+def run_seed(settings: list[str]) -> int:
+    """The ``--seed`` a run was trained with (its recorded train flags), else the training default."""
+    flags = list(settings)
+    for i, flag in enumerate(flags[:-1]):
+        if flag == "--seed":
+            return int(flags[i + 1])
+    return TrainConfig.seed
+
+
+def paired_differences(leader: dict, other: dict, folds: list[str]) -> dict:
+    """``leader`` minus ``other`` held-out AUC over pairs of runs with the same fold and the same seed."""
+    diffs = [lead[f] - oth[f] for seed, lead in leader.items() if seed in other
+             for oth in [other[seed]] for f in folds
+             if lead.get(f) is not None and oth.get(f) is not None]
+    n = len(diffs)
+    mean = sum(diffs) / n if n else None
+    se = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1) / n) if n > 1 else None
+    return {"pairs": n, "mean_difference": mean, "standard_error": se,
+            "leader_better": sum(d > 0 for d in diffs),
+            "shown": bool(se is not None and mean > 0 and mean >= SHOWN_AT_SE * se)}
+
+
 def compare(runs: list[str], out: Path) -> str:
     """Side-by-side table of LOSO runs given as ``name=folder`` (each with its loso.json); ``name=a,b,c``
     averages several runs of one recipe (other seeds) fold by fold, so seed noise can be told from a gap."""
-    table = {}
+    table, by_seed = {}, {}
     for spec in runs:
         name, sep, folders = spec.partition("=")
         if not sep or not folders:
             raise SystemExit(f"--compare takes name=folder[,folder...], got {spec!r}")
         data = [_read_run(f) for f in folders.split(",")]
         table[name] = {"settings": data[0]["settings"], "folds": _merge_runs(data) if len(data) > 1 else data[0]["folds"]}
+        by_seed[name] = {run_seed(d["settings"]): {k: f.get("held_out_auc") for k, f in d["folds"].items()} for d in data}
         if len(data) > 1:
             table[name]["runs"] = [{"settings": d["settings"], "folds": {k: f.get("held_out_auc") for k, f in
                                                                           d["folds"].items()}} for d in data]
@@ -77,6 +110,10 @@ def compare(runs: list[str], out: Path) -> str:
         r["mean_val_auc"] = sum(val) / len(val) if val else None
         r["shared_folds"] = sorted(shared)
         r["mean_held_out_auc_shared_folds"] = sum(both) / len(both) if both else None
+    ranked = sorted(table, key=lambda n: -(table[n]["mean_held_out_auc_shared_folds"] or 0.0))
+    for name in ranked[1:]:
+        table[name]["vs_leader"] = {"leader": ranked[0], **paired_differences(by_seed[ranked[0]], by_seed[name],
+                                                                             sorted(shared))}
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(table, indent=2))
     md = compare_table(table)
