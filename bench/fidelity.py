@@ -18,6 +18,11 @@ fake -- what the app draws for a FAKE verdict):
 * **deletion / insertion** (Petsiuk et al. 2018): grey out (or reveal) the top-k % heat pixels of
   the crop and re-score -- P(fake) should fall faster than when the same number of pixels is
   greyed in random order;
+* **restoration**: the deletion curve with a fill that is not itself an edit -- the top-k % heat
+  pixels get back the *unedited* photo's values (the bench made the edit, so it has them).  A grey
+  block is a sharp-edged local edit of its own, which a detector of local edits reads as
+  manipulation; restoring the original removes the evidence and nothing else, so P(fake) must fall
+  faster in heat order than in random order if the map points at the edit;
 * **as shown**: the share of edits the model calls fake, the pointing game on the map the app
   actually draws (it explains the verdict: for a face called real, the evidence for "real"), and the
   pointing game on the faces called fake only;
@@ -122,29 +127,42 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def deletion_curves(det, image: np.ndarray, box, heat: np.ndarray, rng: np.random.Generator) -> dict:
-    """P(fake) as the top-k % heat pixels of the crop are greyed (deletion) / revealed (insertion), and random."""
+CURVES = ("deletion", "deletion_random", "insertion", "insertion_random", "restoration", "restoration_random")
+
+
+def step_crops(crop: np.ndarray, original: np.ndarray, order: np.ndarray, rand: np.ndarray, n: int) -> list:
+    """The crops of one step of the curves (in :data:`CURVES` order): the first ``n`` pixels of the heat order
+    (or of a random order) greyed, revealed on grey, or given back their unedited values."""
+    flat, orig = crop.reshape(-1, 3), original.reshape(-1, 3)
+    out = []
+    for idx, how in ((order, "grey"), (rand, "grey"), (order, "reveal"), (rand, "reveal"),
+                     (order, "restore"), (rand, "restore")):
+        c = flat.copy()
+        if how == "reveal":
+            keep = np.full(len(c), False)
+            keep[idx[:n]] = True
+            c[~keep] = GREY
+        else:
+            c[idx[:n]] = GREY if how == "grey" else orig[idx[:n]]
+        out.append(c.reshape(crop.shape))
+    return out
+
+
+def deletion_curves(det, image: np.ndarray, box, heat: np.ndarray, rng: np.random.Generator,
+                    original: np.ndarray | None = None) -> dict:
+    """P(fake) as the top-k % heat pixels of the crop are greyed (deletion), revealed on grey (insertion) or
+    restored to the unedited photo's pixels (restoration: a deletion whose fill is not itself an edit),
+    each beside the same number of pixels in random order."""
     from detector.inference.faces import cut_square
 
     crop = cut_square(image, box).copy()
+    before = cut_square(original if original is not None else image, box)
     side = crop.shape[0]
     order = np.argsort(-heat.ravel(), kind="stable")
     rand = rng.permutation(side * side)
-    crops = []
-    for k in DELETION_STEPS:
-        n = int(round(k * side * side))
-        for idx, insert in ((order, False), (rand, False), (order, True), (rand, True)):
-            c = crop.copy().reshape(-1, 3)
-            if insert:
-                keep = np.full(side * side, False)
-                keep[idx[:n]] = True
-                c[~keep] = GREY
-            else:
-                c[idx[:n]] = GREY
-            crops.append(c.reshape(side, side, 3))
-    p = det.classifier.predict(det_views(det, crops))
-    p = p.reshape(len(DELETION_STEPS), 4)
-    return {"deletion": p[:, 0], "deletion_random": p[:, 1], "insertion": p[:, 2], "insertion_random": p[:, 3]}
+    crops = [c for k in DELETION_STEPS for c in step_crops(crop, before, order, rand, int(round(k * side * side)))]
+    p = det.classifier.predict(det_views(det, crops)).reshape(len(DELETION_STEPS), len(CURVES))
+    return {name: p[:, i] for i, name in enumerate(CURVES)}
 
 
 def det_views(det, crops: list[np.ndarray]) -> dict:
@@ -226,7 +244,7 @@ def run(det, photos: list[np.ndarray], methods: list[str], seed: int = 0, sanity
                    "p_fake": float(out.p_fake[k]), "hit": bool(d[py, px]), "centre_hit": bool(d[c, c]),
                    "random_hit": float(d.mean()), "energy_ratio": share_heat / max(float(r.mean()), 1e-9),
                    "called_fake": called_fake, "hit_as_shown": bool(d[sy, sx])}
-            row.update({key: v.tolist() for key, v in deletion_curves(det, e.image, box, heat, rng).items()})
+            row.update({key: v.tolist() for key, v in deletion_curves(det, e.image, box, heat, rng, e.original).items()})
             rows.append(row)
             if m == methods[0] and len(maps_for_sanity) < sanity_edits:
                 maps_for_sanity.append((e.image, box, np.asarray(grid, np.float32)))
@@ -249,7 +267,7 @@ def run(det, photos: list[np.ndarray], methods: list[str], seed: int = 0, sanity
 def summarise(rows: list[dict]) -> dict:
     if not rows:
         return {"n": 0, "pointing": None, "centre_prior": None, "random_point": None, "energy_ratio": None,
-                "deletion_auc": None, "deletion_random_auc": None, "insertion_auc": None, "insertion_random_auc": None}
+                **{f"{c}_auc": None for c in CURVES}}
     mean = lambda key: float(np.mean([r[key] for r in rows]))  # noqa: E731
     curve = lambda key: np.mean([r[key] for r in rows], axis=0)  # noqa: E731
     steps = np.asarray(DELETION_STEPS)
@@ -261,12 +279,8 @@ def summarise(rows: list[dict]) -> dict:
             # the map the app shows explains its verdict: fake evidence only for the faces it calls fake
             "share_called_fake": len(fakes) / len(rows), "pointing_as_shown": mean("hit_as_shown"),
             "pointing_called_fake": float(np.mean([r["hit"] for r in fakes])) if fakes else None,
-            "deletion_curve": [round(v, 4) for v in curve("deletion")],
-            "deletion_random_curve": [round(v, 4) for v in curve("deletion_random")],
-            "insertion_curve": [round(v, 4) for v in curve("insertion")],
-            "insertion_random_curve": [round(v, 4) for v in curve("insertion_random")],
-            "deletion_auc": auc("deletion"), "deletion_random_auc": auc("deletion_random"),
-            "insertion_auc": auc("insertion"), "insertion_random_auc": auc("insertion_random")}
+            **{f"{c}_curve": [round(v, 4) for v in curve(c)] for c in CURVES},
+            **{f"{c}_auc": auc(c) for c in CURVES}}
 
 
 def sanity(det, items: list, method: str) -> dict:

@@ -23,7 +23,8 @@ def test_the_report_has_every_metric_per_method_and_part(report):
         o = report["methods"][m]["overall"]
         assert o["n"] == 10
         for key in ("pointing", "centre_prior", "random_point", "energy_ratio", "deletion_auc",
-                    "deletion_random_auc", "insertion_auc", "insertion_random_auc"):
+                    "deletion_random_auc", "insertion_auc", "insertion_random_auc", "restoration_auc",
+                    "restoration_random_auc"):
             assert o[key] is not None and np.isfinite(o[key])
         assert 0 <= o["pointing"] <= 1 and 0 < o["random_point"] < 1
         assert 0 <= o["share_called_fake"] <= 1 and 0 <= o["pointing_as_shown"] <= 1
@@ -55,3 +56,34 @@ def test_a_swapped_part_changes_only_that_part_and_its_mask_says_where(astronaut
     assert e.region[170, 146] and not e.region[110, 118]
     assert diff[e.mask == 0].max() == 0  # nothing changed outside the blend
     assert diff[e.region].mean() > 5
+
+
+def test_restoration_gives_back_the_unedited_pixels_in_heat_order():
+    rng = np.random.default_rng(0)
+    original = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    edited = original.copy()
+    edited[2:4, 2:4] = 255  # a 4-pixel edit
+    heat = np.zeros((8, 8), np.float32)
+    heat[2:4, 2:4] = 1.0  # a map that points exactly at it
+    order = np.argsort(-heat.ravel(), kind="stable")
+    rand = rng.permutation(64)
+    crops = dict(zip(fidelity.CURVES, fidelity.step_crops(edited, original, order, rand, 4)))
+    assert np.array_equal(crops["restoration"], original)  # the four hottest pixels restored: the edit is undone
+    assert (crops["deletion"][2:4, 2:4] == fidelity.GREY).all() and np.array_equal(crops["deletion"][5:], edited[5:])
+    assert (crops["insertion"][2:4, 2:4] == 255).all() and (crops["insertion"][5:] == fidelity.GREY).all()
+    changed = (crops["restoration_random"] != edited).any(axis=2)
+    assert changed.sum() <= 4 and np.array_equal(crops["restoration_random"][~changed], edited[~changed])
+    none = dict(zip(fidelity.CURVES, fidelity.step_crops(edited, original, order, rand, 0)))
+    assert all(np.array_equal(none[c], edited) for c in fidelity.CURVES if not c.startswith("insertion"))
+
+
+def test_every_edit_keeps_its_unedited_photo(report):
+    o = report["methods"]["hirescam"]["overall"]
+    assert len(o["restoration_curve"]) == len(fidelity.DELETION_STEPS)
+    assert o["restoration_curve"][0] == pytest.approx(o["deletion_curve"][0], abs=1e-6)  # 0 %: the edited score
+    assert np.isfinite(o["restoration_auc"]) and np.isfinite(o["restoration_random_auc"])
+    photo = fidelity.package_photos()[0]
+    det_marks = {"left_eye": (150.0, 140.0), "right_eye": (215.0, 138.0), "nose": (185.0, 180.0),
+                 "mouth_left": (157.0, 215.0), "mouth_right": (212.0, 213.0)}
+    e = edits.self_blend_part(photo, det_marks, "nose", np.random.default_rng(0))
+    assert e is not None and e.original is photo

@@ -37,6 +37,7 @@ class Edit:
     kind: str
     scale: float
     eye_distance: float
+    original: np.ndarray | None = None  # the unedited photo (the fidelity bench restores its pixels)
 
     @property
     def region(self) -> np.ndarray:
@@ -86,7 +87,7 @@ def swap_part(target: np.ndarray, target_marks: dict, donor: np.ndarray, donor_m
     warped = colour_match(warped, target, hard > 0)
     mask = _soft(hard, f.d)
     out = warped.astype(np.float32) * mask[..., None] + target.astype(np.float32) * (1 - mask[..., None])
-    return Edit(np.clip(np.rint(out), 0, 255).astype(np.uint8), mask, part, "swap", scale, f.d)
+    return Edit(np.clip(np.rint(out), 0, 255).astype(np.uint8), mask, part, "swap", scale, f.d, target)
 
 
 def self_blend_part(image: np.ndarray, marks: dict, part: str, rng: np.random.Generator,
@@ -109,4 +110,4 @@ def self_blend_part(image: np.ndarray, marks: dict, part: str, rng: np.random.Ge
     full[y0:y0 + side, x0:x0 + side] = mask
     if full.max() <= 0:
         return None
-    return Edit(out, full, part, "self_blend", scale, f.d)
+    return Edit(out, full, part, "self_blend", scale, f.d, image)
