@@ -66,10 +66,9 @@ def _merge_runs(runs: list[dict]) -> dict[str, dict]:
 
 def run_seed(settings: list[str]) -> int:
     """The ``--seed`` a run was trained with (its recorded train flags), else the training default."""
-    flags = list(settings)
-    for i, flag in enumerate(flags[:-1]):
+    for i, flag in enumerate(settings[:-1]):
         if flag == "--seed":
-            return int(flags[i + 1])
+            return int(settings[i + 1])
     return TrainConfig.seed
 
 
@@ -95,11 +94,11 @@ def compare(runs: list[str], out: Path) -> str:
         if not sep or not folders:
             raise SystemExit(f"--compare takes name=folder[,folder...], got {spec!r}")
         data = [_read_run(f) for f in folders.split(",")]
+        aucs = [{k: f.get("held_out_auc") for k, f in d["folds"].items()} for d in data]  # each run's, per fold
         table[name] = {"settings": data[0]["settings"], "folds": _merge_runs(data) if len(data) > 1 else data[0]["folds"]}
-        by_seed[name] = {run_seed(d["settings"]): {k: f.get("held_out_auc") for k, f in d["folds"].items()} for d in data}
+        by_seed[name] = {run_seed(d["settings"]): a for d, a in zip(data, aucs)}
         if len(data) > 1:
-            table[name]["runs"] = [{"settings": d["settings"], "folds": {k: f.get("held_out_auc") for k, f in
-                                                                          d["folds"].items()}} for d in data]
+            table[name]["runs"] = [{"settings": d["settings"], "folds": a} for d, a in zip(data, aucs)]
     # Recipes whose runs cover different folds are compared on the folds every one of them has.
     shared = set.intersection(*(set(r["folds"]) for r in table.values())) if table else set()
     for r in table.values():
