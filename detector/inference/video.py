@@ -60,27 +60,83 @@ def is_video(path: str | Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
+def frame_indices(total: int, max_frames: int) -> list[int]:
+    """``max_frames`` frame numbers spread evenly from the first (0) to the last (``total - 1``).
+
+    A clip with no more than ``max_frames`` frames gives every frame; one frame asked for gives the first.
+    """
+    if total <= 0 or max_frames <= 0:
+        return []
+    n = min(max_frames, total)
+    if n == 1:
+        return [0]
+    # Rounded linspace: first and last frame are always taken, the gaps differ by at most one frame.
+    return sorted({round(i * (total - 1) / (n - 1)) for i in range(n)})
+
+
 def sample_frames(path: str | Path, max_frames: int = VIDEO_FRAMES, stride: int | None = None):
-    """Yield ``(index, time_s, rgb)``: every ``stride``-th frame, or ``max_frames`` spread evenly."""
+    """Yield ``(index, time_s, rgb)``: every ``stride``-th frame (at most ``max_frames``), or by default
+    ``max_frames`` frames spread evenly from the first to the last frame (:func:`frame_indices`)."""
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise UnsupportedFormatError(f"{Path(path).name} could not be opened as a video.")
     try:
         total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 25.0
-        if stride is None:
-            stride = max(1, total // max_frames) if total > 0 else 1
-        index = taken = 0
-        while taken < max_frames:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            if index % stride == 0:
-                taken += 1
-                yield index, index / fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            index += 1
+        if stride is not None:
+            yield from _every_stride(cap, fps, stride, max_frames)
+            return
+        if total <= 0:  # some containers do not say: count the frames first (grab decodes, nothing is copied)
+            total = _count_frames(cap)
+            cap.release()
+            cap = cv2.VideoCapture(str(path))
+        wanted = frame_indices(total, max_frames)
+        last, read = yield from _frames_at(cap, fps, wanted)
+        if 0 < read < total and last < read - 1:
+            # The container's frame count was too high, so the stream ended before the last wanted
+            # frames: read it again for the frames after the last one given, up to the real last frame
+            # (rare, and costs one more decode of the clip).
+            cap.release()
+            cap = cv2.VideoCapture(str(path))
+            yield from _frames_at(cap, fps, [i for i in frame_indices(read, max_frames) if i > last])
     finally:
         cap.release()
+
+
+def _every_stride(cap, fps: float, stride: int, max_frames: int):
+    index = taken = 0
+    while taken < max_frames and cap.grab():
+        if index % stride == 0:
+            ok, bgr = cap.retrieve()
+            if ok:
+                taken += 1
+                yield index, index / fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        index += 1
+
+
+def _frames_at(cap, fps: float, wanted: list[int]):
+    """Yield the frames numbered in ``wanted`` (sorted), reading the stream in order; returns
+    ``(number of the last frame yielded or -1, how many frames were read)``.  Reading in order, not
+    seeking: seeking is inexact in many codecs and would give neighbouring frames under the wrong number."""
+    targets = iter(wanted)
+    target = next(targets, None)
+    index, last = 0, -1
+    while target is not None and cap.grab():
+        if index == target:
+            ok, bgr = cap.retrieve()
+            if ok:
+                last = index
+                yield index, index / fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            target = next(targets, None)
+        index += 1
+    return last, index
+
+
+def _count_frames(cap) -> int:
+    n = 0
+    while cap.grab():
+        n += 1
+    return n
 
 
 def video_info(path: str | Path) -> tuple[float, int]:
