@@ -7,6 +7,8 @@ PIP    := $(VENV)/bin/pip
 # (PORT first); GRADIO_SERVER_NAME or HOST the interface.  A port already in use ends in one sentence.
 HOST   ?= $(or $(GRADIO_SERVER_NAME),127.0.0.1)
 PORT   ?= $(or $(GRADIO_SERVER_PORT),7860)
+# The labelled face set `make train` / `make evaluate` read (not shipped; docs/model-and-training.md).
+DATA   ?= ../shared/data/faces
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
@@ -50,10 +52,10 @@ lint: setup-dev
 	$(VENV)/bin/ruff check .
 
 train: setup
-	$(PY) -m detector train --data ../shared/data/faces --out assets/model
+	$(PY) -m detector train --data $(DATA) --out assets/model
 
 evaluate: setup
-	$(PY) -m detector evaluate --data ../shared/data/faces --model assets/model --out runs/eval
+	$(PY) -m detector evaluate --data $(DATA) --model assets/model --out runs/eval
 
 bench: setup
 	$(PY) -m bench.speed

@@ -280,6 +280,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--transfer-from", default="", help="model folder of a differently seeded model to craft "
                     "transfer attacks on (default: no transfer row)")
     a = ap.parse_args(argv)
+    if not Path(a.data).exists():
+        raise SystemExit(f"python -m detector evaluate: no data at {a.data}: give --data (make evaluate DATA=...) a "
+                         "manifest CSV or a folder with real/ and fake/ below it; see docs/evaluation.md")
     names = None if a.perturb == "all" else ([] if a.perturb == "none" else a.perturb.split(","))
     for n in names or []:
         if n not in PERTURBATIONS:

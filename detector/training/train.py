@@ -565,6 +565,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     cfg = TrainConfig(**values)
     if not cfg.data:
         p.error("--data is required (or 'data' in --config)")
+    if not Path(cfg.data).exists():
+        raise SystemExit(f"python -m detector train: no data at {cfg.data}: give --data (make train DATA=...) a manifest "
+                         "CSV or a folder with real/ and fake/ below it; see docs/model-and-training.md")
     return cfg
 
 
