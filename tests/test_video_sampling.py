@@ -105,4 +105,5 @@ def test_a_wrong_or_missing_frame_count_still_reaches_the_end(tmp_path, monkeypa
     monkeypatch.setattr("detector.inference.video.cv2.VideoCapture", Lying)
     clip = _clip(tmp_path / "lie.avi", 40)
     idx = [i for i, _, _ in sample_frames(clip, max_frames=16)]
-    assert idx[0] == 0 and idx[-1] == 39 and idx == sorted(set(idx)) and len(idx) >= 10
+    assert idx[0] == 0 and idx[-1] == 39 and idx == sorted(set(idx))
+    assert len(idx) >= 8  # may fall short of 16 when the count was too high, never to a handful

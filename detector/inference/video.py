@@ -91,14 +91,15 @@ def sample_frames(path: str | Path, max_frames: int = VIDEO_FRAMES, stride: int 
             cap.release()
             cap = cv2.VideoCapture(str(path))
         wanted = frame_indices(total, max_frames)
-        last, read = yield from _frames_at(cap, fps, wanted)
+        given, last, read = yield from _frames_at(cap, fps, wanted)
         if 0 < read < total and last < read - 1:
             # The container's frame count was too high, so the stream ended before the last wanted
-            # frames: read it again for the frames after the last one given, up to the real last frame
-            # (rare, and costs one more decode of the clip).
+            # frames: read it again for the frames still owed, spread over the rest of the clip up to
+            # its real last frame (rare, and costs one more decode of the clip).
             cap.release()
             cap = cv2.VideoCapture(str(path))
-            yield from _frames_at(cap, fps, [i for i in frame_indices(read, max_frames) if i > last])
+            rest = frame_indices(read - 1 - last, max(1, max_frames - given))
+            yield from _frames_at(cap, fps, [last + 1 + i for i in rest])
     finally:
         cap.release()
 
@@ -116,20 +117,20 @@ def _every_stride(cap, fps: float, stride: int, max_frames: int):
 
 def _frames_at(cap, fps: float, wanted: list[int]):
     """Yield the frames numbered in ``wanted`` (sorted), reading the stream in order; returns
-    ``(number of the last frame yielded or -1, how many frames were read)``.  Reading in order, not
+    ``(how many were yielded, number of the last one or -1, how many frames were read)``.  Reading in order, not
     seeking: seeking is inexact in many codecs and would give neighbouring frames under the wrong number."""
     targets = iter(wanted)
     target = next(targets, None)
-    index, last = 0, -1
+    index, last, given = 0, -1, 0
     while target is not None and cap.grab():
         if index == target:
             ok, bgr = cap.retrieve()
             if ok:
-                last = index
+                last, given = index, given + 1
                 yield index, index / fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             target = next(targets, None)
         index += 1
-    return last, index
+    return given, last, index
 
 
 def _count_frames(cap) -> int:
