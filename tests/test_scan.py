@@ -77,7 +77,8 @@ def test_json_lines_give_one_record_per_media_file(json_scan):
     assert sorted(names) == sorted(SCORED + BROKEN)  # readme.txt skipped, nested files found
     for rec in records:
         assert {"path", "p_fake", "label", "faces", "error"} <= rec.keys()
-    assert code == (1 if any(rec["label"] == "fake" for rec in records) else 0)  # exit status: fake found or not
+    # exit status: a likely fake found, or (two broken files) some files unreadable
+    assert code == (scan.EXIT_FAKE_FOUND if any(rec["verdict"] == "fake" for rec in records) else scan.EXIT_UNREADABLE)
     assert "scan" in stderr and "files" in stderr  # progress bar and summary went to stderr
 
 
@@ -127,7 +128,8 @@ def test_csv_has_header_and_one_row_per_file(media, detector, tmp_path):
                                "--out", str(tmp_path)], detector)
     rows = list(csv.DictReader(io.StringIO(stdout)))
     assert stdout.splitlines()[0] == ",".join(CSV_FIELDS)
-    assert len(rows) == 6 and code == (1 if any(row["label"] == "fake" for row in rows) else 0)
+    assert len(rows) == 6
+    assert code == (scan.EXIT_FAKE_FOUND if any(row["verdict"] == "fake" for row in rows) else scan.EXIT_UNREADABLE)
     for row in rows:
         if row["path"].endswith(tuple(BROKEN)):
             assert row["error"] and row["label"] == "" and row["p_fake"] == ""
@@ -164,7 +166,7 @@ def test_html_report_words_verdicts_paths_and_counts_for_a_person(media, detecto
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     summary = page.split('<p class="summary">', 1)[1].split("</p>", 1)[0]
     assert summary.startswith("6 files scanned (5 images, 1 video): ")  # "1 video", not "1 videos"
-    assert "1 image without a face (not assessed" in summary
+    assert "1 without a face" in summary and "2 unreadable" in summary and "not assessed" in summary
     # Paths wrap between their parts, never inside a word; the file name has a line of its own.
     assert "word-break:break-all" not in page and "/<wbr>" in page and '<div class="file">astronaut.<wbr>jpg</div>' in page
     # The four verdict states have their own classes and words; the no-face photo is NO FACE, not REAL.
@@ -196,7 +198,10 @@ def test_exit_status_2_when_nothing_is_readable_or_usage_is_wrong(media, detecto
     code, stdout, _ = run_cli([str(media / "notes.jpg"), str(media / "truncated.jpg"), "--no-progress"], detector)
     assert code == scan.EXIT_USAGE and len(stdout.splitlines()) == 2
     code, _, stderr = run_cli([str(tmp_path / "missing")], detector)
-    assert code == scan.EXIT_USAGE and "no image or video" in stderr
+    assert code == scan.EXIT_USAGE and f"{tmp_path / 'missing'} does not exist" in stderr
+    (tmp_path / "empty").mkdir()
+    code, _, stderr = run_cli([str(tmp_path / "empty")], detector)
+    assert code == scan.EXIT_USAGE and "no image or video found in" in stderr
     with pytest.raises(SystemExit) as exc:
         run_cli([str(media), "--format", "html"], detector)  # html needs --out
     assert exc.value.code == 2
@@ -234,7 +239,8 @@ def test_entry_point_lists_scan_and_runs_it_in_a_subprocess(media):
                           "--format", "csv", "--face-detector", "haar", "--no-progress"],
                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     lines = run.stdout.splitlines()
-    assert run.returncode == (1 if any(",fake," in line for line in lines[1:]) else 0), run.stderr[-2000:]
+    fake = any(line.split(",")[5] == "fake" for line in lines[1:])  # the verdict column
+    assert run.returncode == (1 if fake else 3), run.stderr[-2000:]  # 3: notes.jpg is unreadable
     assert lines[0] == ",".join(CSV_FIELDS) and len(lines) == 3
     assert "Traceback" not in run.stderr
 
@@ -258,3 +264,34 @@ def test_out_path_that_is_a_file_is_a_usage_error_before_any_scanning(tmp_path):
     with pytest.raises(SystemExit) as exc:
         run_cli([str(tmp_path), "--out", str(taken)], detector=None)  # refused before a model is loaded
     assert exc.value.code == 2
+
+
+def test_summary_line_progress_bar_and_report_count_the_same_five_outcomes(media, detector, tmp_path):
+    # The CLI once said "8 fake, 19 real" where its report said "5 likely fake, 3 uncertain, ...".
+    from detector.batch.tally import tally_words
+
+    code, _, stderr = run_cli([str(media), "--format", "html", "--out", str(tmp_path), "--frames", "2"], detector)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    rows = page.split("<tbody>", 1)[1].split("<tr>")[1:]
+    shown = {"fake": 'class="v v-fake"', "uncertain": 'class="v v-uncertain"', "real": 'class="v v-real"',
+             "no_face": 'class="v v-noface"', "unreadable": 'class="v v-error"'}
+    from_rows = {o: sum(cls in row for row in rows) for o, cls in shown.items()}
+    assert from_rows["unreadable"] == 2 and from_rows["no_face"] == 1 and sum(from_rows.values()) == 6
+    line = stderr.strip().splitlines()[-1]
+    counts = line.split(": ", 2)[2].split(";")[0]  # "N likely fake, N uncertain, N no sign found, ..."
+    assert counts == tally_words(from_rows)
+    assert html.escape(counts) in page.split('<p class="summary">', 1)[1].split("</p>", 1)[0]
+    assert tally_words(from_rows, always=()) in stderr  # the progress bar's last state says the same
+    assert "fake," not in line.replace("likely fake,", "")  # no bare label counts
+    assert code == (scan.EXIT_FAKE_FOUND if from_rows["fake"] else scan.EXIT_UNREADABLE)
+
+
+def test_one_file_is_one_file_and_a_missing_path_says_it_does_not_exist(media, detector, tmp_path):
+    gone = tmp_path / "gone.jpg"
+    code, stdout, stderr = run_cli([str(media / "coffee.jpg"), str(gone), "--no-progress"], detector)
+    records = [json.loads(line) for line in stdout.splitlines()]
+    assert records[0]["error"] == f"{gone} does not exist."
+    assert "2 files scanned (2 images, 0 videos)" in stderr and "1 unreadable" in stderr
+    assert code == scan.EXIT_UNREADABLE
+    code, _, stderr = run_cli([str(media / "coffee.jpg"), "--no-progress"], detector)
+    assert "1 file scanned (1 image, 0 videos)" in stderr and "1 files" not in stderr and code == scan.EXIT_CLEAN

@@ -39,7 +39,7 @@ from ..inference.video import VIDEO_SUFFIXES, analyze_video, is_video, sample_fr
 from ..inference.views import FaceViews
 from ..training.data import IMAGE_SUFFIXES
 from . import report
-from .records import ScanRecord, error_record
+from .records import ScanRecord, error_record, missing_record
 
 log = logging.getLogger(__name__)
 
@@ -368,5 +368,5 @@ def scan(paths: Iterable[str | Path], detector=None, options: ScanOptions | None
         detector = get_detector()
     files, missing = collect_files(paths)
     for m in missing:
-        yield error_record(m, f"No such file or folder: {m}")
+        yield missing_record(m)
     yield from Scanner(detector, options).run(files)

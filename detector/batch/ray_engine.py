@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .records import CSV_FIELDS, NAME_ERRORS, ScanRecord, error_record
+from .tally import OUTCOMES, outcome
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class RunResult:
     """What the driver saw: counts for the summary and the exit status, and where the time went."""
 
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("files", "images", "videos", "fake", "real", "no_face", "not_scored", "errors", "crops"), 0))
+        ("files", "images", "videos", *OUTCOMES, "errors", "crops"), 0))
     startup_s: float = 0.0  # ray.init (start or join the cluster)
     seconds: float = 0.0  # from the dataset's start to its last record
     first_record_s: float | None = None  # from the dataset's start to the first record (actors loading the model)
@@ -165,15 +166,12 @@ class RunResult:
 
     def add(self, table) -> None:
         c = self.counts
-        cols = {name: table.column(name).to_pylist() for name in ("kind", "label", "error", "n_faces", "crops")}
-        for kind, label, error, n_faces, crops in zip(*cols.values(), strict=True):
+        cols = {name: table.column(name).to_pylist() for name in ("kind", "verdict", "label", "error", "crops")}
+        for kind, verdict, label, error, crops in zip(*cols.values(), strict=True):
             c["files"] += 1
             c["images"] += kind == "image"
             c["videos"] += kind == "video"
-            c["fake"] += label == "fake"
-            c["real"] += label == "real"
-            c["no_face"] += error is None and label is not None and n_faces == 0
-            c["not_scored"] += error is None and label is None
+            c[outcome(verdict, label, error)] += 1  # the same five outcomes as the local scan's summary
             c["errors"] += error is not None
             c["crops"] += crops
 

@@ -69,3 +69,8 @@ class ScanRecord:
 def error_record(path: str | Path, message: str) -> ScanRecord:
     kind = "video" if is_video(path) else "image"
     return ScanRecord(str(path), kind, message=message, error=message)
+
+
+def missing_record(path: str | Path) -> ScanRecord:
+    """The record of a path named on the command line that is not there."""
+    return error_record(path, f"{path} does not exist.")

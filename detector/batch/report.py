@@ -30,6 +30,7 @@ from explain.overlay import BoxLabel, legend, render
 from ..inference.results import VERDICT_MEANINGS, DetectionResult, box_labels, face_caption, unsure_words, verdict_words
 from ..ui.panels import PROVENANCE_BADGES, PROVENANCE_CAVEAT, STRENGTH_WORDS, VERDICT_STYLE
 from .records import CSV_FIELDS, NAME_ERRORS, ScanRecord
+from .tally import OUTCOMES, summary_line, tally
 
 
 def write_json(records: Sequence[ScanRecord], path: Path, model: dict[str, Any], summary: dict[str, Any]) -> Path:
@@ -115,7 +116,7 @@ img.timeline{width:300px;display:block;margin-top:.5rem}
 .face img{width:96px;height:96px;display:block;border-radius:.25rem;border:3px solid #ccc}
 .v{font-weight:700;padding:.1rem .45rem;border-radius:.3rem;white-space:nowrap}
 VERDICT_RULES
-.v-error{background:#fff3cd;color:#7a5b00}.v-notscored{background:#ececef;color:#4a4a55}
+.v-error{background:#efe6f7;color:#5b2a86;outline:1px dashed #5b2a86;outline-offset:-1px}.v-notscored{background:#ececef;color:#4a4a55}
 td.path{min-width:11rem;max-width:16rem}td.path .msg{display:block;margin-top:.3rem}.file{font-weight:600;overflow-wrap:break-word}
 .folder{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:.8rem;color:#555}
 .msg{color:#444;font-size:.85rem}.bar{height:.35rem;background:#eee;border-radius:.2rem;margin-top:.2rem}
@@ -144,6 +145,9 @@ document.querySelectorAll("th[data-sort]").forEach(function (th) {
   });
 });
 """
+
+
+UNREADABLE_MEANING = "the file could not be read (damaged, not an image or video, or it does not exist)"
 
 
 def _verdict_rules() -> str:
@@ -244,6 +248,8 @@ def _legend() -> str:
     data = base64.b64encode(_jpeg(legend(300, 34), 90)).decode("ascii")
     chips = "".join(f'<span><span class="v v-{v.replace("_", "")}">{_e(verdict_words(v))}</span> '
                     f'{_e(VERDICT_MEANINGS[v])}</span>' for v in VERDICT_STYLE)
+    # Not a verdict: a file that could not be read has its own colour, shared with none of the four.
+    chips += f'<span><span class="v v-error">unreadable</span> {_e(UNREADABLE_MEANING)}</span>'
     return (f'<div class="legend"><span><img alt="heatmap colours: weak to strong evidence" '
             f'src="data:image/jpeg;base64,{data}"></span>{chips}</div>')
 
@@ -253,18 +259,15 @@ def render_html(records: Sequence[ScanRecord], model: dict[str, Any], summary: d
     """The report page as a string. Rows start most suspicious first; headers re-sort on click."""
     out_dir = out_dir or Path(".")
     order = sorted(records, key=lambda r: -1.0 if r.p_fake is None else r.p_fake, reverse=True)
-    s = summary
-    scored = [r for r in records if r.error is None and r.label is not None]
-    by = {v: sum((r.verdict or r.label) == v for r in scored) for v in ("fake", "uncertain", "real", "no_face")}
-    counts = [f"<b>{by['fake']} likely fake</b>", f"{by['uncertain']} uncertain", f"{by['real']} likely real"]
-    line = (f"{plural(s['files'], 'file')} scanned ({plural(s['images'], 'image')}, {plural(s['videos'], 'video')}): "
-            + ", ".join(counts))
-    if by["no_face"]:
-        line += (f"; {plural(by['no_face'], 'image')} without a face (not assessed; the centre of the picture was "
-                 "scored, for information only)")
-    if s.get("not_scored"):
-        line += f"; {plural(s['not_scored'], 'video')} without a face (not scored)"
-    line += f"; {s['errors']} unreadable &mdash; {s['seconds']} s."
+    # The counts of the CLI's summary line, in its words (one tally, so the two cannot disagree);
+    # summaries from before the tally are counted again from the records.
+    s = summary if all(o in summary for o in OUTCOMES) else {**summary, **tally(records)}
+    line = _e(summary_line(s))
+    if s.get("no_face"):
+        line += (" <span class=\"msg\">Without a face: not assessed (the centre of the picture was scored, "
+                 "for information only).</span>")
+    if s.get("partial"):
+        line = f'<b class="partial">Partial report.</b> {line}'
     threshold = model.get("threshold")
     shown_t = f"{threshold:.3f}" if isinstance(threshold, (int, float)) else threshold
     model_line = (f"Model {_e(model.get('name'))} version {_e(model.get('version'))}: P(fake) &ge; {_e(shown_t)} "

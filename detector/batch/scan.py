@@ -14,10 +14,14 @@ process) or, with ``--engine ray``, the same engine in every actor of a Ray Data
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
+import os
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +38,31 @@ from .local_engine import (  # noqa: F401 - Scanner, ScanOptions, scan, read_man
     read_manifest,
     scan,
 )
-from .records import CSV_FIELDS, NAME_ERRORS, ScanRecord, error_record
+from .records import CSV_FIELDS, NAME_ERRORS, ScanRecord, missing_record
+from .tally import OUTCOMES, n_files, outcome, summary_line, tally, tally_words
 
-EXIT_CLEAN, EXIT_FAKE_FOUND, EXIT_USAGE = 0, 1, 2
+EXIT_CLEAN, EXIT_FAKE_FOUND, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
+# A stopped scan exits as the shell reports a process ended by that signal (128 + its number), so
+# that no script mistakes a partial scan for "fake found" or for a clean one.
+EXIT_INTERRUPTED, EXIT_PIPE_CLOSED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + 13, 128 + signal.SIGTERM
 EPILOG = """\
+verdicts (the summary line, the progress bar and the reports count the same five outcomes):
+  likely fake     P(fake) at or above the model's threshold, outside the uncertain band
+  uncertain       P(fake) too close to the threshold for the model to tell
+  no sign found   P(fake) below the threshold, outside the band: no sign of manipulation found
+  without a face  no face found in the image (or in any sampled frame of the video): not assessed
+  unreadable      the file could not be read (damaged, not an image or video, or does not exist)
+
 exit status:
-  0  every readable file was scored and none is labelled fake
-  1  at least one image or video is labelled fake (P(fake) >= the model's threshold)
-  2  usage error, the model could not be loaded, or no file could be read
+  0    every file was read, and none is likely fake (uncertain files are counted in the summary)
+  1    at least one image or video is likely fake
+  2    usage error, the model could not be loaded, or no file could be read
+  3    none is likely fake, but some files could not be read (see the unreadable count)
+  130  interrupted by Ctrl-C (SIGINT)
+  143  stopped by SIGTERM (kill, Docker, systemd)
+  141  whoever read stdout stopped reading (e.g. "| head"); nothing more is printed
+       130, 141, 143 (128 + the signal's number): the scan stops at once, whatever it found so far,
+       and a report written with --out says it is partial
 
 output:
   --format json     one JSON object per file on stdout (JSON lines); with --out also DIR/report.json
@@ -125,37 +146,69 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def summarize(records: list[ScanRecord], seconds: float, n_crops: int) -> dict[str, Any]:
+def summarize(records: list[ScanRecord], seconds: float, n_crops: int, planned: int | None = None,
+              stopped: str | None = None) -> dict[str, Any]:
+    """The counts of the summary line, the JSON report and the HTML report (one :func:`tally`).
+
+    ``planned`` is how many files the scan set out to read; ``stopped`` says why it ended early
+    (the report is then partial)."""
+    counts = tally(records)
     return {
         "files": len(records),
+        "planned": len(records) if planned is None else planned,
+        "partial": stopped,
         "images": sum(r.kind == "image" for r in records),
         "videos": sum(r.kind == "video" for r in records),
-        "fake": sum(r.label == "fake" for r in records),
-        "real": sum(r.label == "real" for r in records),
-        "no_face": sum(r.error is None and r.label is not None and r.n_faces == 0 for r in records),
-        "not_scored": sum(r.error is None and r.label is None for r in records),
-        "errors": sum(r.error is not None for r in records),
+        **counts,
+        "errors": counts["unreadable"],  # the older name of the unreadable count
         "seconds": round(seconds, 2),
         "face_crops_per_second": round(n_crops / seconds, 1) if seconds > 0 else None,
     }
 
 
-def summary_line(s: dict[str, Any]) -> str:
-    """The summary in words, for stderr and the HTML report."""
-    text = f"{s['files']} files: {s['fake']} fake, {s['real']} real"
-    if s["no_face"]:
-        text += f" ({s['no_face']} without a face, scored on the centre square)"
-    if s["not_scored"]:
-        text += f", {s['not_scored']} videos without a face (not scored)"
-    return text + f", {s['errors']} unreadable; {s['seconds']} s."
-
-
-def exit_status(records: list[ScanRecord]) -> int:
-    if any(r.label == "fake" for r in records):
+def exit_status(counts: dict[str, Any], stopped_status: int | None = None) -> int:
+    """The documented exit status (see EPILOG) from a summary's counts."""
+    if stopped_status is not None:
+        return stopped_status
+    if counts.get("fake"):
         return EXIT_FAKE_FOUND
-    if not any(r.error is None for r in records):
-        return EXIT_USAGE  # nothing readable
+    if counts.get("unreadable"):
+        return EXIT_USAGE if counts["unreadable"] == counts.get("files") else EXIT_UNREADABLE
     return EXIT_CLEAN
+
+
+class Stopped(Exception):
+    """The scan was asked to stop (SIGTERM); carries the exit status."""
+
+    def __init__(self, why: str, status: int):
+        super().__init__(why)
+        self.why, self.status = why, status
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM (what ``kill``, Docker and systemd send) stops the scan like Ctrl-C does: the records so
+    far are reported, as a partial report, instead of the process vanishing without one."""
+    def stop(signum, frame):
+        raise Stopped("stopped by SIGTERM", EXIT_TERMINATED)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (a library caller): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone, so the interpreter's last flush at exit does
+    not print a BrokenPipeError of its own (what the Python docs advise for SIGPIPE)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def main(argv: list[str] | None = None, detector=None) -> int:
@@ -184,8 +237,7 @@ def main(argv: list[str] | None = None, detector=None) -> int:
     if a.engine == "ray":
         return main_ray(a, files, missing)
     if not files:
-        print(f"python -m detector scan: no image or video found in {', '.join(a.paths)}", file=sys.stderr)
-        return EXIT_USAGE
+        return _nothing_to_scan(a.paths, missing)
     if detector is None:
         from ..inference.pipeline import get_detector
 
@@ -212,34 +264,45 @@ def main(argv: list[str] | None = None, detector=None) -> int:
         writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
         writer.writeheader()
     records: list[ScanRecord] = []
+    counts = dict.fromkeys(OUTCOMES, 0)
+    planned = len(files) + len(missing)
     t0 = time.perf_counter()
-    bar = tqdm(total=len(files) + len(missing), unit="file", file=sys.stderr, disable=not a.progress,
+    bar = tqdm(total=planned, unit="file", file=sys.stderr, disable=not a.progress,
                dynamic_ncols=True, desc="scan")
 
     def emit(rec: ScanRecord) -> None:
+        # The HTML page needs only the thumbnails; heatmaps stay in the JSON lines.
+        records.append(rec)
+        counts[outcome(rec.verdict, rec.label, rec.error)] += 1
+        bar.update(1)
+        bar.set_postfix_str(tally_words(counts, always=()), refresh=False)  # the summary's words, as they come
         if writer is not None:
             writer.writerow(rec.csv_row())
             out.flush()
         elif not html:  # the HTML report is the output: no JSON (heatmaps and all) on the terminal
             out.write(json.dumps(rec.to_dict()) + "\n")
             out.flush()
-        # The HTML page needs only the thumbnails; heatmaps stay in the JSON lines.
-        records.append(rec)
-        bar.update(1)
-        if rec.label == "fake":
-            bar.set_postfix(fake=sum(r.label == "fake" for r in records))
 
+    stopped: Stopped | None = None
     try:
-        for m in missing:
-            emit(error_record(m, f"No such file or folder: {m}"))
-        for rec in scanner.run(files):
-            emit(rec)
+        with stop_on_sigterm(), contextlib.closing(scanner.run(files)) as scanning:
+            if writer is not None:
+                out.flush()  # the CSV header: a reader that is already gone is found here
+            for m in missing:
+                emit(missing_record(m))
+            for rec in scanning:
+                emit(rec)
     except KeyboardInterrupt:
-        bar.close()
-        print("python -m detector scan: interrupted; the report covers the files done so far.", file=sys.stderr)
+        stopped = Stopped("interrupted by Ctrl-C", EXIT_INTERRUPTED)
+    except Stopped as exc:
+        stopped = exc
+    except BrokenPipeError:  # "scan ... | head": the reader has what it wanted; end quietly, like head's writer
+        stopped = Stopped("stopped when its output was closed", EXIT_PIPE_CLOSED)
+        _silence_stdout()
     bar.close()
     seconds = time.perf_counter() - t0
-    summary = summarize(records, seconds, scanner.n_crops)
+    summary = summarize(records, seconds, scanner.n_crops, planned, stopped and stopped.why)
+    quiet = stopped is not None and stopped.status == EXIT_PIPE_CLOSED
 
     if a.out is not None:
         a.out.mkdir(parents=True, exist_ok=True)
@@ -250,9 +313,22 @@ def main(argv: list[str] | None = None, detector=None) -> int:
             path = report.write_csv(records, a.out / "report.csv")
         else:
             path = report.write_html(records, a.out / "report.html", model, summary)
-        print(f"report written to {path}", file=sys.stderr)
-    print(f"python -m detector scan: {summary_line(summary)} Threshold {detector.threshold:.3f}.", file=sys.stderr)
-    return exit_status(records)
+        if not quiet:
+            print(f"{'partial ' if stopped else ''}report written to {path}", file=sys.stderr)
+    if not quiet:
+        print(f"python -m detector scan: {summary_line(summary)} Threshold {detector.threshold:.3f}.", file=sys.stderr)
+    return exit_status(summary, stopped and stopped.status)
+
+
+def _nothing_to_scan(paths: list[str], missing: list[str]) -> int:
+    """No file to scan: say which paths do not exist, or that the ones that do hold no image or video."""
+    if missing:
+        print(f"python -m detector scan: {', '.join(missing)} {'does' if len(missing) == 1 else 'do'} not exist",
+              file=sys.stderr)
+    there = [p for p in paths if p not in missing]
+    if there:
+        print(f"python -m detector scan: no image or video found in {', '.join(there)}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def check_engine_args(parser: argparse.ArgumentParser, a: argparse.Namespace) -> None:
@@ -293,8 +369,9 @@ def main_ray(a: argparse.Namespace, files: list[Path], missing: list[str]) -> in
     todo, skipped = ray_engine.todo_paths(files, done)
     missing = [m for m in missing if os.path.abspath(m) not in done]
     if not files and not missing:
-        print(f"python -m detector scan: no image or video found in {', '.join(a.paths)}", file=sys.stderr)
-        return EXIT_USAGE
+        return _nothing_to_scan(a.paths, [])
+    if not files and len(missing) == len(a.paths):
+        return _nothing_to_scan(a.paths, missing)
     try:  # the model is checked here, once, rather than failing in every actor
         from ..config import DEFAULT_MODEL_DIR, Settings, hub_repo
 
@@ -317,15 +394,20 @@ def main_ray(a: argparse.Namespace, files: list[Path], missing: list[str]) -> in
                                  face_finder=a.face_finder, progress=a.progress,
                                  scan=ray_engine.scan_options_dict(options))
     if skipped:
-        print(f"python -m detector scan: {skipped} files already have a record in {a.out}; scanning the "
+        print(f"python -m detector scan: {n_files(skipped)} already have a record in {a.out}; scanning the "
               f"{len(todo) + len(missing)} others.", file=sys.stderr)
-    lost = [error_record(m, f"No such file or folder: {m}") for m in missing]
+    lost = [missing_record(m) for m in missing]
     try:
-        result = ray_engine.run(todo, opts, a.format, a.out, sys.stdout, driver_records=lost)
-    except KeyboardInterrupt:
-        print("python -m detector scan: interrupted; the records written so far stay (--resume continues).",
+        with stop_on_sigterm():
+            result = ray_engine.run(todo, opts, a.format, a.out, sys.stdout, driver_records=lost)
+    except (KeyboardInterrupt, Stopped) as exc:
+        why = exc.why if isinstance(exc, Stopped) else "interrupted by Ctrl-C"
+        print(f"python -m detector scan: {why}; the records written so far stay (--resume continues).",
               file=sys.stderr)
-        return EXIT_USAGE
+        return exc.status if isinstance(exc, Stopped) else EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_PIPE_CLOSED
     finally:
         ray_engine.shutdown()
     c = result.counts
@@ -336,11 +418,7 @@ def main_ray(a: argparse.Namespace, files: list[Path], missing: list[str]) -> in
     if a.out is not None:
         print(f"records written to {a.out}", file=sys.stderr)
     print(f"python -m detector scan: {summary_line(summary)}{tail}{where}", file=sys.stderr)
-    if c["fake"]:
-        return EXIT_FAKE_FOUND
-    if c["files"] and c["errors"] == c["files"]:
-        return EXIT_USAGE
-    return EXIT_CLEAN
+    return exit_status(summary)
 
 
 if __name__ == "__main__":
