@@ -234,9 +234,11 @@ def test_bench_imports_nothing_from_tests_and_touches_no_sys_path():
 
 
 def readme_layout() -> dict[str, set[str]]:
-    """Folder -> the ``.py`` names the README's Layout block lists under it (two spaces per level)."""
-    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    block = text.split("## Layout", 1)[1].split("```\n", 2)[1]
+    """Folder -> the ``.py`` names the layout block of docs/code-layout.md lists under it (two spaces per level).
+
+    The README links to that page; the block is the first fenced block there."""
+    text = (PROJECT_ROOT / "docs" / "code-layout.md").read_text(encoding="utf-8")
+    block = text.split("```\n", 2)[1]
     listed: dict[str, set[str]] = {}
     stack: list[str] = []
     for line in block.splitlines():
