@@ -52,13 +52,21 @@ from detector.config import (  # noqa: E402
     ServerSettings,
     env_str,
 )
+from detector.inference.images import load_image  # noqa: E402
 from detector.inference.results import error_dict  # noqa: E402
 from detector.inference.video import VIDEO_SUFFIXES, analyze_video  # noqa: E402
 from detector.ui import panels, texts  # noqa: E402
-from detector.ui.choices import cam_choices, cam_method_from, video_request  # noqa: E402
+from detector.ui.choices import SAME_MAPS, api_cam_label, cam_choices, cam_method_from, video_request  # noqa: E402
 from detector.ui.game import Game  # noqa: E402
 from detector.ui.guard import guarded  # noqa: E402
-from detector.ui.pictures import EXAMPLE_LABELS, timeline_picture, video_preview, write_examples  # noqa: E402
+from detector.ui.pictures import (  # noqa: E402
+    EXAMPLE_LABELS,
+    reblend,
+    rethumb,
+    timeline_picture,
+    video_preview,
+    write_examples,
+)
 from detector.ui.rest import PREFIX, rest_router  # noqa: E402
 
 log = logging.getLogger("fdet.app")
@@ -85,7 +93,16 @@ CSS = """
 #overlay img, #game img, #game_overlay img { object-fit: contain; }
 .fdet-faces table, .fdet-faces thead, .fdet-faces tbody, .fdet-faces tr, .fdet-faces th, .fdet-faces td {
   border-color: #e3e3e8 !important; border-left: none !important; border-right: none !important; }
+#faces, #faces .prose { max-width: 100%; min-width: 0; overflow-x: visible; }
 """
+# An upload that is not a picture would leave the photo box showing a broken-image sliver beside the
+# error; hide a picture there that fails to load (the error message says what happened).
+HEAD = """<script>
+document.addEventListener("error", function (e) {
+  var t = e.target;
+  if (t && t.tagName === "IMG" && t.closest && t.closest("#photo")) { t.style.display = "none"; }
+}, true);
+</script>"""
 
 
 # Two Gradio components get one method replaced on the instance.  (A subclass would do, but
@@ -155,15 +172,27 @@ def build_demo(detector=None, game_dir: str | Path | None = None, warmup: bool =
 
     def detect_ui(path: str | None, cam_choice: str, opacity: float):
         if not path:
-            return "", None, "Upload a photo, paste one, or use the webcam.", "", "", None
+            return "", None, "Upload a photo, paste one, or use the webcam.", "", "", None, None
         out = guarded(lambda: analyze(path, cam_method=cam_method_from(cam_choice), opacity=float(opacity)),
                       texts.IMAGE_FAILED, "detect")
         if not out.ok:
             gr.Warning(out.error)
-            return "", None, out.markdown("Could not analyse this file:"), "", "", error_dict(out.error)
+            return "", None, out.markdown("Could not analyse this file:"), "", "", error_dict(out.error), None
         res = out.value
+        # The result stays in this session's state, so a new opacity only re-blends (no model pass).
         return (panels.headline_html(res), res.overlay, texts.result_markdown(res),
-                panels.provenance_html(res.provenance), panels.face_table_html(res), res.to_dict(False))
+                panels.provenance_html(res.provenance), panels.face_table_html(res), res.to_dict(False), (path, res))
+
+    def reopacity(last, opacity: float):
+        """The overlay and thumbnails at a new opacity, from the last result (slider or its number box)."""
+        if not last:
+            return gr.skip(), gr.skip()
+        path, res = last
+        out = guarded(lambda: load_image(path, det.limits).rgb, texts.IMAGE_FAILED, "opacity")
+        if not out.ok:
+            return gr.skip(), gr.skip()
+        rgb = out.value
+        return reblend(rgb, res, float(opacity)), panels.face_table_html(res, rethumb(rgb, res, float(opacity)))
 
     def detect_api(image: str | None, cam_method: str | None = DEFAULT_CAM_METHOD) -> dict:
         """Analyse one image; returns the JSON result (``error`` set when the input is refused)."""
@@ -182,12 +211,14 @@ def build_demo(detector=None, game_dir: str | Path | None = None, warmup: bool =
         out = guarded(lambda: run_video(path, frames, top_k, DEFAULT_CAM_METHOD), texts.VIDEO_FAILED, "video")
         if not out.ok:
             gr.Warning(out.error)
-            return out.markdown("Could not analyse this video:"), None, None, None, error_dict(out.error)
+            # an HTML panel: a Markdown sentence there would show its ** literally
+            return panels.error_html(out.text("Could not analyse this video:")), None, None, None, error_dict(out.error)
         vr = out.value
         timeline = timeline_picture(vr, det.threshold) if vr.p_fake is not None else None
         worst = vr.worst_result.overlay if vr.worst_result is not None else None
         preview = video_preview(path, Path(tmp.name) / "previews", CACHE_SECONDS)
-        return panels.video_headline_html(vr, det.threshold), preview, timeline, worst, video_dict(vr)
+        missed = det.model_info().get("unseen_fakes_missed")
+        return panels.video_headline_html(vr, det.threshold, missed), preview, timeline, worst, video_dict(vr)
 
     def video_api(video: str | None, max_frames: float = VIDEO_FRAMES, top_k: float = VIDEO_TOP_K) -> dict:
         """Analyse a video file; returns VideoResult.to_dict() (``error`` set when refused)."""
@@ -218,7 +249,7 @@ def build_demo(detector=None, game_dir: str | Path | None = None, warmup: bool =
                 with gr.Column(scale=1):
                     image_in = image_input(sources=["upload", "clipboard", "webcam"], label="Photo", elem_id="photo",
                                            height=IMAGE_HEIGHT)
-                    cam = gr.Radio(cam_choices(), value=DEFAULT_CAM_METHOD, label="Heatmap method")
+                    cam = gr.Radio(cam_choices(), value=DEFAULT_CAM_METHOD, label="Heatmap method", info=SAME_MAPS)
                     opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Heatmap opacity")
                     run_btn = gr.Button("Detect", variant="primary")
                     # Picking an example only fills the photo box; its change event runs the detector.
@@ -234,9 +265,13 @@ def build_demo(detector=None, game_dir: str | Path | None = None, warmup: bool =
             face_table = gr.HTML(elem_id="faces")
             with gr.Accordion("JSON result", open=False):
                 result_json = gr.JSON(label="Result (heatmaps omitted; the /detect API includes them)")
-            detect_outputs = [headline, overlay, message, provenance, face_table, result_json]
-            for trigger in (run_btn.click, image_in.change, cam.change, opacity.release):
+            last = gr.State(None)  # (path, result) of the last analysis in this session
+            detect_outputs = [headline, overlay, message, provenance, face_table, result_json, last]
+            for trigger in (run_btn.click, image_in.change, cam.change):
                 trigger(detect_ui, [image_in, cam, opacity], detect_outputs, api_visibility="private", **MODEL_EVENT)
+            # .change, not .release: typing in the slider's number box changes it too (release needs a drag)
+            opacity.change(reopacity, [last, opacity], [overlay, face_table], api_visibility="private",
+                           trigger_mode="always_last")
 
         with gr.Tab("Video"):
             gr.Markdown("Frames are sampled evenly; each frame's score is its most suspicious face, and the "
@@ -252,7 +287,9 @@ def build_demo(detector=None, game_dir: str | Path | None = None, warmup: bool =
                                        elem_id="preview", height=300)
                 with gr.Column():
                     video_msg = gr.HTML(elem_id="video_message")
-                    timeline = gr.Image(label="P(fake) over time", type="numpy", interactive=False)
+                    # The title as text above the chart: an image's label chip would cover the chart's own title.
+                    gr.Markdown("**P(fake) over time**")
+                    timeline = gr.Image(show_label=False, type="numpy", interactive=False, elem_id="timeline")
                     worst = gr.Image(label="Most suspicious frame", type="numpy", interactive=False, height=360)
             with gr.Accordion("JSON result", open=False):
                 video_json = gr.JSON(label="Video result")
@@ -290,7 +327,7 @@ def build_demo(detector=None, game_dir: str | Path | None = None, warmup: bool =
         # ---- the public API: hidden components, so clients get plain JSON back ----
         with gr.Row(visible=False):
             api_image = image_input(label="image")
-            api_cam = gr.Textbox(value=DEFAULT_CAM_METHOD, label="cam_method (gradcam++, gradcam or off)")
+            api_cam = gr.Textbox(value=DEFAULT_CAM_METHOD, label=api_cam_label())
             api_video = gr.Video(label="video")
             api_frames = gr.Number(value=VIDEO_FRAMES, precision=0, label="max_frames")
             api_topk = gr.Number(value=VIDEO_TOP_K, precision=0, label="top_k")
@@ -314,7 +351,7 @@ def launch_kwargs(limits: Limits | None = None, demo: gr.Blocks | None = None) -
     # Uploads above the loader's own byte limit are refused by Gradio before they reach disk.
     # SSR needs a Node server and adds nothing here; no MCP server.  System fonts only (see FONTS).
     kwargs: dict[str, Any] = {"max_file_size": limits.max_upload_bytes, "ssr_mode": False, "mcp_server": False,
-                              "theme": gr.themes.Default(font=FONTS, font_mono=MONO_FONTS), "css": CSS}
+                              "theme": gr.themes.Default(font=FONTS, font_mono=MONO_FONTS), "css": CSS, "head": HEAD}
     rest = getattr(demo, "_fdet_rest", None)
     if rest is not None:  # a Gradio app is a FastAPI app: its routes are created with it
         kwargs["app_kwargs"] = {"routes": list(rest.routes)}
@@ -334,6 +371,16 @@ def port_taken(host: str, port: int) -> bool:
 def port_message(host: str, port: int) -> str:
     return (f"app.py: port {port} on {host} is already in use; choose another one with --port N, "
             "GRADIO_SERVER_PORT=N or `make run PORT=N`.")
+
+
+def launch_banner(host: str, port: int, share_url: str | None) -> str:
+    """What the server prints once it listens: where to open it, and how to share it with this app's own flag."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    lines = [f"* Running on http://{shown}:{port}"]
+    lines.append(f"* Public link: {share_url}" if share_url else
+                 "* For a temporary public link, start with --share (python app.py --share).")
+    return "\n".join(lines)
+
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -372,11 +419,15 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"app.py: {err}") from None
     demo = build_demo(det, game_dir=args.game_dir)
     try:
-        demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs(demo=demo))
+        # quiet: Gradio's own banner tells the operator to "set share=True in launch()"; this app's switch is --share
+        demo.launch(server_name=args.host, server_port=args.port, share=args.share, quiet=True,
+                    prevent_thread_lock=True, **launch_kwargs(demo=demo))
     except OSError as err:  # taken while the model loaded
         if "port" not in str(err).lower():
             raise
         raise SystemExit(port_message(args.host, args.port)) from None
+    print(launch_banner(args.host, args.port, getattr(demo, "share_url", None)), flush=True)
+    demo.block_thread()
 
 
 if __name__ == "__main__":

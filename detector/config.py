@@ -1,5 +1,5 @@
 """Every knob in one place: limits, defaults, the names each setting accepts, and the environment
-variables that set them (the README's "Configuration" table lists the same).
+variables that set them (docs/configuration.md lists the same).
 
 No other module reads ``os.environ`` for a setting: they ask this one (``Settings()`` for the
 detector, ``ServerSettings.from_env()`` for the web app, the ``env_*`` readers for the rest).
@@ -59,7 +59,7 @@ ENGINE_ALIASES = {"tf": "tensorflow"}
 DEFAULT_ENGINE = "auto"
 
 # Heatmaps: the methods and back ends explain.gradcam offers (FDET_CAM_BACKEND for the latter).
-DEFAULT_CAM_METHOD = CAM_METHODS[0]  # chosen by bench/fidelity.py (README, "Heatmaps")
+DEFAULT_CAM_METHOD = CAM_METHODS[0]  # chosen by bench/fidelity.py (docs/heatmaps.md)
 DEFAULT_CAM_BACKEND = CAM_BACKENDS[0]  # "fused"
 
 # Videos: frames sampled per clip and the top-k rule (P(fake) = mean of the k most suspicious frames).
