@@ -24,7 +24,7 @@ from detector import DetectorError, load_image  # noqa: E402
 from detector.config import Limits  # noqa: E402
 from detector.training.data import IMAGE_SUFFIXES  # noqa: E402
 from detector.ui import panels, texts  # noqa: E402
-from detector.ui.choices import cam_choices, cam_method_from  # noqa: E402
+from detector.ui.choices import SAME_MAPS, cam_choices, cam_method_from  # noqa: E402
 from detector.ui.guard import guarded  # noqa: E402
 from detector.ui.pictures import reblend, rethumb  # noqa: E402
 
@@ -73,13 +73,13 @@ def main() -> None:
     with st.sidebar:
         st.header("Settings")
         cam_choice = st.radio("Heatmap method", list(CAM_CHOICES), index=0, horizontal=True,
-                              help="Grad-CAM++ separates several faces better; 'off' is fastest.")
+                              help=f"Grad-CAM++ separates several faces better; 'off' is fastest. {SAME_MAPS}")
         opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05)
         with st.expander("About this detector, its limits and your privacy", expanded=False):
             st.markdown(texts.streamlit_about(limits))
 
-    # The browser refuses files above the loader's byte limit (Streamlit counts MB as 2**20 bytes).
-    max_mb = max(1, -(-limits.max_upload_bytes // 2**20))
+    # The browser refuses files above the loader's byte limit (Streamlit counts MB as 2**20 bytes, as the texts do).
+    max_mb = texts.megabytes(limits)
     uploaded = st.file_uploader("Photo", type=UPLOAD_TYPES, max_upload_size=max_mb,
                                 help="JPEG, PNG, WebP, GIF, BMP or TIFF. Processed in memory, not stored.")
     if uploaded is None:
@@ -101,9 +101,7 @@ def main() -> None:
         st.html(panels.headline_html(res))
         st.markdown(texts.result_markdown(res))
         st.html(panels.provenance_html(res.provenance))
-        info = res.model
-        st.caption(f"Model {info['name']} {info['version']}, threshold {info['threshold']}, "
-                   f"faces by {info['face_detector']}.")
+        st.caption(texts.model_caption(res.model))
     st.subheader("Faces")
     st.html(panels.face_table_html(res, rethumb(rgb, res, opacity)))
     with st.expander("JSON result"):

@@ -4,11 +4,15 @@ A face's heatmap is a small grid over its square crop (``explain.gradcam.GRID``)
 smoothly to the crop, **faded to nothing towards the crop's edge** (a raised-cosine fall-off over
 the outer part of the circle inscribed in the crop -- no hard squares, nothing drawn outside the
 face's square), pasted back where that crop came from in the photo (faces may overlap: the larger
-value wins), coloured with the jet map and blended in proportion to its strength, so areas the
-model ignored keep their own pixels.  Boxes carry a number (the row of the face table), the
+value wins), coloured and blended in proportion to its strength, so areas the model ignored keep
+their own pixels.  **The colour says which way the evidence points**: yellow to red for evidence
+*for* fake (a face at or above the threshold), light to dark blue for evidence *against* it (a face
+below the threshold: what made the model find no sign).  A signed map carries both: > 0 for fake,
+< 0 against.  Boxes carry a number (the row of the face table), the
 verdict and the probability, in the verdict's colour; captions are kept inside the picture, clear
-of its top-left corner (where image widgets put their own label) and clear of one another.  A small legend says what
-the colours mean.
+of its top-left corner (where image widgets put their own label) and clear of one another.  A legend
+under the picture names each colour scale it uses, its words whole and in proportion to the picture
+at any size.
 """
 
 from __future__ import annotations
@@ -24,8 +28,16 @@ REAL_COLOR = (46, 160, 67)
 UNSURE_COLOR = (230, 145, 20)
 NOFACE_COLOR = (110, 110, 120)
 FADE_START = 0.62  # fraction of the crop's inscribed radius where the fade begins (1.0 = the edge)
-LEGEND_TEXT = ("weak", "strong evidence for the verdict")
-LEGEND_SHORT = "strong"  # the right-hand word when the picture is too narrow for the whole phrase
+# Weak -> strong, per direction of the evidence (RGB stops).  Neither scale uses the other's hue, and
+# neither is the jet map (whose blue low end read as "cold" inside a red "suspicious" scale).
+EVIDENCE_RAMPS = {
+    "fake": ((255, 221, 51), (250, 130, 20), (205, 20, 40)),  # yellow, orange, red
+    "real": ((150, 215, 255), (55, 135, 230), (20, 45, 160)),  # light blue to dark blue
+}
+LEGEND_TITLES = {"fake": "evidence for FAKE", "real": "evidence against FAKE"}
+LEGEND_ENDS = ("weak", "strong")
+LEGEND_FONT = 1 / 1000  # Hershey font scale per pixel of picture width: text keeps its share of the picture
+LEGEND_MIN_FONT = 0.4  # smallest font on its own; a very narrow picture shrinks it further so no word is cut
 CORNER_CLEAR = (0.28, 0.09)  # top-left corner kept free of captions: fraction of width, height
 CAPTION_SCALE = 0.62  # OpenCV font scale of a box caption on a 640 px picture (scaled with the picture)
 
@@ -53,40 +65,74 @@ def crop_heat(cam: np.ndarray, side: int) -> np.ndarray:
     return np.clip(up, 0.0, 1.0) * fade_window(side)
 
 
-def paste_heatmaps(shape: tuple[int, int], crops: list[tuple[int, int, int]], cams: list[np.ndarray]) -> np.ndarray:
-    """Full-image heatmap (H, W) in [0, 1]: each face's faded map in its square crop (x0, y0, side)."""
+def paste_heatmaps(shape: tuple[int, int], crops: list[tuple[int, int, int]], cams: list[np.ndarray],
+                   signs: list[float] | None = None) -> np.ndarray:
+    """Full-image heatmap (H, W): each face's faded map in its square crop (x0, y0, side), in [0, 1].
+
+    With ``signs`` (+1 for a face whose map is evidence for fake, -1 for one whose map is evidence
+    against) the map is signed, in [-1, 1]; where crops overlap the stronger map wins, with its sign.
+    """
     heat = np.zeros(shape[:2], np.float32)
-    for (x0, y0, side), cam in zip(crops, cams, strict=True):
+    sign = np.ones(shape[:2], np.float32)
+    for i, ((x0, y0, side), cam) in enumerate(zip(crops, cams, strict=True)):
         up = crop_heat(cam, side)
         region = heat[y0:y0 + side, x0:x0 + side]
-        np.maximum(region, up[:region.shape[0], :region.shape[1]], out=region)
-    return heat
+        up = up[:region.shape[0], :region.shape[1]]
+        if signs is not None:
+            wins = up > region
+            sign[y0:y0 + side, x0:x0 + side][wins] = -1.0 if signs[i] < 0 else 1.0
+        np.maximum(region, up, out=region)
+    return heat if signs is None else heat * sign
 
 
-def colorize(heat: np.ndarray) -> np.ndarray:
-    """Jet colour map of a [0, 1] map, RGB uint8."""
-    bgr = cv2.applyColorMap(np.clip(heat * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+def _ramp_lut(stops: tuple[tuple[int, int, int], ...]) -> np.ndarray:
+    x = np.linspace(0.0, 1.0, len(stops))
+    t = np.linspace(0.0, 1.0, 256)
+    return np.stack([np.interp(t, x, [c[k] for c in stops]) for k in range(3)], axis=1).round().astype(np.uint8)
+
+
+_LUTS = {side: _ramp_lut(stops) for side, stops in EVIDENCE_RAMPS.items()}
+
+
+def colorize(heat: np.ndarray, evidence: str = "fake") -> np.ndarray:
+    """RGB uint8 colours of a [0, 1] map on the scale of ``evidence`` ("fake": yellow to red, "real": blues)."""
+    return _LUTS[evidence][np.clip(np.asarray(heat) * 255, 0, 255).astype(np.uint8)]
 
 
 def blend(rgb: np.ndarray, heat: np.ndarray, opacity: float = 0.5) -> np.ndarray:
     """Blend the coloured heatmap onto ``rgb``; ``opacity`` in [0, 1] scales the strongest areas.
+
+    ``heat`` may be signed (:func:`paste_heatmaps` with ``signs``): values below 0 are evidence
+    against fake and take the blue scale, at the strength of their magnitude.
 
     Only the rectangle around the non-zero heat is computed: outside it the weight is 0 and the
     pixels stay the photo's own, so a face on a 12-megapixel photo costs a face-sized blend.
     """
     opacity = float(np.clip(opacity, 0.0, 1.0))
     out = rgb.copy() if rgb.dtype == np.uint8 else np.clip(rgb, 0, 255).astype(np.uint8)
-    live = heat > 0
+    live = heat != 0
     rows, cols = np.flatnonzero(live.any(axis=1)), np.flatnonzero(live.any(axis=0))
     if rows.size == 0:
         return out
     win = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
     h = heat[win]
-    w = (opacity * np.clip(h, 0, 1))[..., None]
-    mixed = rgb[win].astype(np.float32) * (1 - w) + colorize(h).astype(np.float32) * w
+    against = h < 0
+    strength = np.abs(h) if against.any() else h
+    colours = colorize(strength)
+    if against.any():
+        colours[against] = colorize(strength[against], "real")
+    w = (opacity * np.clip(strength, 0, 1))[..., None]
+    mixed = rgb[win].astype(np.float32) * (1 - w) + colours.astype(np.float32) * w
     out[win] = np.clip(mixed, 0, 255).astype(np.uint8)
     return out
+
+
+def evidence_sides(heat: np.ndarray | None) -> tuple[str, ...]:
+    """The colour scales a (signed) map uses: "fake" where it is > 0, "real" where it is < 0."""
+    if heat is None:
+        return ()
+    return tuple(side for side, present in (("fake", bool((heat > 0).any())), ("real", bool((heat < 0).any())))
+                 if present)
 
 
 def _scale(shape) -> float:
@@ -177,47 +223,76 @@ def draw_boxes(rgb: np.ndarray, labels: list[BoxLabel]) -> np.ndarray:
     return out
 
 
-def legend(width: int, height: int | None = None) -> np.ndarray:
-    """A small colour bar saying what the heat means (RGB uint8, ``width`` wide)."""
-    height = height or max(30, width // 9)
-    bar_h = max(6, int(height * 0.32))
-    out = np.full((height, width, 3), 255, np.uint8)
+def _text_width(text: str, font: float, weight: int) -> int:
+    return cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, weight)[0][0]
+
+
+def legend_font(width: int, sides: tuple[str, ...] = ("fake",)) -> tuple[float, int]:
+    """(font scale, stroke) of the legend on a picture ``width`` px wide: in proportion to the width (so a
+    12-megapixel photo's legend is not a faint line of tiny text), and small enough that every title and
+    the "weak"/"strong" words with a bar between them fit across it whole (never cut to "strong")."""
     pad = max(4, width // 40)
-    top = max(3, height // 10)
-    ramp = np.tile(np.linspace(0, 1, width - 2 * pad, dtype=np.float32)[None, :], (bar_h, 1))
-    out[top:top + bar_h, pad:width - pad] = colorize(ramp)
-    font = max(0.4, height / 58.0)
-    lo, hi = LEGEND_TEXT
-    # Both words must fit side by side: a narrow picture gets smaller text, and a very narrow one the short form.
-    room = width - 5 * pad  # the words, and a gap between them
-    used = sum(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, font, 1)[0][0] for t in (lo, hi))
-    if used > room:
-        font *= room / used
-        if font < 0.33:
-            hi, font = LEGEND_SHORT, 0.33
-    ty = min(height - max(3, height // 10), top + bar_h + int(22 * font) + 2)
-    cv2.putText(out, lo, (pad, ty), cv2.FONT_HERSHEY_SIMPLEX, font, (40, 40, 40), 1, cv2.LINE_AA)
-    (tw, _), _ = cv2.getTextSize(hi, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
-    cv2.putText(out, hi, (max(pad, width - pad - tw), ty), cv2.FONT_HERSHEY_SIMPLEX, font, (40, 40, 40), 1,
-                cv2.LINE_AA)
+    font = max(LEGEND_MIN_FONT, LEGEND_FONT * width)
+    for _ in range(40):
+        weight = max(1, round(font * 2))
+        lo, hi = (_text_width(t, font, weight) for t in LEGEND_ENDS)
+        titles = max(_text_width(LEGEND_TITLES[s], font, weight) for s in sides or ("fake",))
+        bar_room = width - 2 * pad - lo - hi - 2 * pad
+        if titles <= width - 2 * pad and bar_room >= 0.25 * width:
+            break
+        font *= 0.9
+    return font, max(1, round(font * 2))
+
+
+def legend(width: int, height: int | None = None, sides: tuple[str, ...] = ("fake",)) -> np.ndarray:
+    """A colour key under a picture ``width`` px wide (RGB uint8): per scale in ``sides``, its title
+    ("evidence for FAKE" / "evidence against FAKE") and its bar between "weak" and "strong".
+
+    ``height`` is a minimum; the strip is as tall as its text needs.
+    """
+    sides = tuple(sides) or ("fake",)
+    font, weight = legend_font(width, sides)
+    pad = max(4, width // 40)
+    (_, th), base = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, font, weight)
+    line = th + base + max(2, th // 3)
+    bar_h = max(6, th)
+    row = line + bar_h + max(4, th)  # a gap between the two scales
+    total = max(height or 0, pad + row * len(sides))
+    out = np.full((total, width, 3), 255, np.uint8)
+    ink = (30, 30, 30)
+    lo, hi = LEGEND_ENDS
+    lo_w, hi_w = _text_width(lo, font, weight), _text_width(hi, font, weight)
+    y = pad // 2
+    for side in sides:
+        cv2.putText(out, LEGEND_TITLES[side], (pad, y + th), cv2.FONT_HERSHEY_SIMPLEX, font, ink, weight,
+                    cv2.LINE_AA)
+        top = y + line
+        x0, x1 = pad + lo_w + pad, width - pad - hi_w - pad
+        ramp = np.tile(np.linspace(0, 1, max(1, x1 - x0), dtype=np.float32)[None, :], (bar_h, 1))
+        out[top:top + bar_h, x0:x0 + ramp.shape[1]] = colorize(ramp, side)
+        text_y = top + (bar_h + th) // 2
+        cv2.putText(out, lo, (pad, text_y), cv2.FONT_HERSHEY_SIMPLEX, font, ink, weight, cv2.LINE_AA)
+        cv2.putText(out, hi, (width - pad - hi_w, text_y), cv2.FONT_HERSHEY_SIMPLEX, font, ink, weight, cv2.LINE_AA)
+        y += row
     return out
 
 
-def add_legend(rgb: np.ndarray) -> np.ndarray:
-    """``rgb`` with the legend strip appended below it (the photo itself stays uncovered)."""
-    strip = legend(rgb.shape[1], max(34, int(44 * max(0.8, _scale(rgb.shape)))))
-    return np.concatenate([rgb, strip], axis=0)
+def add_legend(rgb: np.ndarray, sides: tuple[str, ...] = ("fake",)) -> np.ndarray:
+    """``rgb`` with the legend strip for ``sides`` appended below it (the photo itself stays uncovered)."""
+    return np.concatenate([rgb, legend(rgb.shape[1], sides=sides)], axis=0)
 
 
 def face_thumbnail(rgb: np.ndarray, crop: tuple[int, int, int], cam: np.ndarray | None, size: int = 112,
-                   opacity: float = 0.5) -> np.ndarray:
-    """One face's square crop at ``size`` px with its faded heatmap blended in (the table's thumbnails)."""
+                   opacity: float = 0.5, evidence: str = "fake") -> np.ndarray:
+    """One face's square crop at ``size`` px with its faded heatmap blended in (the table's thumbnails),
+    on the colour scale of ``evidence`` ("fake" for a face at or above the threshold, "real" below it)."""
     x0, y0, side = crop
     face = np.ascontiguousarray(rgb[y0:y0 + side, x0:x0 + side])
     face = cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
     if cam is None:
         return face
-    return blend(face, crop_heat(cam, size), opacity)
+    heat = crop_heat(cam, size)
+    return blend(face, -heat if evidence == "real" else heat, opacity)
 
 
 def render(rgb: np.ndarray, heat: np.ndarray | None, labels: list[BoxLabel], opacity: float = 0.5,
@@ -225,4 +300,5 @@ def render(rgb: np.ndarray, heat: np.ndarray | None, labels: list[BoxLabel], opa
     """The overlay shown to users: heatmap blend (if any), numbered boxes, and the legend under a heatmap."""
     base = blend(rgb, heat, opacity) if heat is not None and opacity > 0 else rgb
     out = draw_boxes(base, labels)
-    return add_legend(out) if with_legend and heat is not None and opacity > 0 else out
+    sides = evidence_sides(heat)
+    return add_legend(out, sides) if with_legend and sides and opacity > 0 else out

@@ -175,11 +175,11 @@ def test_html_report_words_verdicts_paths_and_counts_for_a_person(media, detecto
     assert 'class="v v-noface">NO FACE<' in coffee
     # Errors speak to a reader of the report, not to someone in front of an upload form.
     assert "Please upload" not in page and "text file, not an image" in page
-    # The model line gives the threshold and the uncertain band in readable figures.
-    from detector.inference.results import unsure_words
+    # The model line gives the bands in order, none overlapping, and the threshold in readable figures.
+    from detector.inference.results import scale_words
 
     t = detector.threshold
-    assert f"P(fake) &ge; {t:.3f} means fake, {unsure_words(t)} uncertain" in page and repr(t) not in page
+    assert f"P(fake) {html.escape(scale_words(t))} (threshold {t:.3f})" in page and repr(t) not in page
     # Provenance beside every image, with what it is worth.
     assert page.count('class="prov"') == 5 - 2 and "No provenance metadata" in page and "proves nothing" in page
 

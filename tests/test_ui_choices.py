@@ -6,7 +6,7 @@ import pytest
 
 from detector.config import MAX_VIDEO_FRAMES, VIDEO_FRAMES, VIDEO_TOP_K
 from detector.errors import DetectorError
-from detector.ui.choices import cam_choices, cam_method_from, video_request
+from detector.ui.choices import SAME_MAPS, api_cam_label, cam_choices, cam_method_from, video_request
 
 
 @pytest.mark.parametrize("choice, method", [("Grad-CAM++", "gradcam++"), ("gradcam++", "gradcam++"),
@@ -15,10 +15,14 @@ def test_cam_choice_maps_to_the_detector_method(choice, method):
     assert cam_method_from(choice) == method
 
 
-def test_the_choices_offered_are_the_cam_methods_default_first_then_off():
-    assert cam_choices() == [("Grad-CAM++", "gradcam++"), ("Grad-CAM", "gradcam"), ("HiResCAM", "hirescam"),
-                             ("LayerCAM", "layercam"), ("off", "off")]
-    assert [cam_method_from(v) for _, v in cam_choices()] == ["gradcam++", "gradcam", "hirescam", "layercam", None]
+def test_the_apps_offer_only_methods_that_differ_here_default_first_then_off():
+    # HiResCAM and LayerCAM draw Grad-CAM's and Grad-CAM++'s maps for this model: a choice that changes nothing
+    # is not offered, and the apps say why; the API still takes them, and its label lists all it takes.
+    assert cam_choices() == [("Grad-CAM++", "gradcam++"), ("Grad-CAM", "gradcam"), ("off", "off")]
+    assert [cam_method_from(v) for _, v in cam_choices()] == ["gradcam++", "gradcam", None]
+    assert "HiResCAM and LayerCAM" in SAME_MAPS and "same maps as Grad-CAM and Grad-CAM++" in SAME_MAPS
+    assert cam_method_from("HiResCAM") == "hirescam" and cam_method_from("layercam") == "layercam"
+    assert api_cam_label() == "cam_method (gradcam++, gradcam, hirescam, layercam or off)"
 
 
 def test_an_unknown_cam_method_is_a_one_sentence_refusal():

@@ -146,11 +146,48 @@ def test_without_images_the_game_says_so():
     assert g.next(None) == g.start()
 
 
-def test_an_empty_folder_falls_back_to_the_demo_set_and_says_why(detector, tmp_path):
+def test_an_empty_folder_falls_back_to_the_demo_set_and_tells_the_operator_why(detector, tmp_path, caplog):
     (tmp_path / "empty").mkdir()
-    g = game.Game.from_folder(detector, tmp_path / "empty", tmp_path / "demo")
-    assert len(g.items) >= 30 and "has no images under `real/` and `fake/`" in g.note and "FDET_GAME_DIR" in g.note
-    assert "No game folder is configured" in game.Game.from_folder(detector, None, tmp_path / "demo2").note
+    with caplog.at_level("WARNING", logger="fdet.ui"):
+        g = game.Game.from_folder(detector, tmp_path / "empty", tmp_path / "demo")
+    assert len(g.items) >= 30 and "Demo set" in g.note
+    # how to configure the server is for its operator (the log), not for visitors (issue 22)
+    assert "FDET_GAME_DIR" not in g.note and "--game-dir" not in g.note and "real/" not in g.note
+    assert "has no images under real/ and fake/" in caplog.text and "FDET_GAME_DIR" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="fdet.ui"):
+        game.Game.from_folder(detector, None, tmp_path / "demo2")
+    assert "No game folder is configured" in caplog.text
+
+
+class UnsureDetector(FakeDetector):
+    """Always UNCERTAIN (P(fake) 0.5, just above a 0.49 threshold)."""
+
+    def analyze(self, path, cam_method=None):
+        face = FaceResult([0, 0, 8, 8], 0.5, "fake", verdict="uncertain")
+        return DetectionResult(faces=[face], label="fake", p_fake=0.5, face_found=True, message="m", notes=[],
+                               image_size=[32, 32], model={}, cam_method=cam_method, timings_ms={},
+                               overlay=np.zeros((32, 32, 3), np.uint8), verdict="uncertain")
+
+
+def test_an_uncertain_model_answer_is_never_right(tmp_path):
+    # The old game counted UNCERTAIN "leaning fake" as a right answer on a fake picture.
+    _png(tmp_path / "only" / "fake" / "b.png")
+    g = game.Game.from_folder(UnsureDetector(), tmp_path / "only", tmp_path / "demo")
+    state = g.start()[0]
+    assert g.items[state.current].truth == "fake"
+    state, text, _, score = g.guess(state, "fake")
+    assert state.model_correct == 0 and state.user_correct == 1 and "Model" in score
+    assert "**UNCERTAIN**" in text and "no answer, so no point" in text and "right." not in text.split("UNCERTAIN")[1]
+    assert game.record_guess(game.new_game(1, seed=0), "real", "real", None).model_correct == 0
+
+
+def test_no_sign_found_counts_as_the_model_saying_real():
+    res = DetectionResult(faces=[FaceResult([0, 0, 8, 8], 0.1, "real")], label="real", p_fake=0.1, face_found=True,
+                          message="m", notes=[], image_size=[8, 8], model={}, cam_method=None, timings_ms={})
+    assert game.model_answer(res) == "real"
+    res.verdict = "no_face"
+    assert game.model_answer(res) is None
 
 
 def test_the_picture_is_pixels_never_a_path(folder, tmp_path):

@@ -29,14 +29,16 @@ def _text(markup: str) -> str:
 
 
 @pytest.mark.parametrize(("p", "verdict", "words", "colour"), [
-    (0.93, "fake", "likely FAKE", "#b3261e"), (0.05, "real", "likely REAL", "#1e7b34"),
+    (0.93, "fake", "likely FAKE", "#b3261e"), (0.05, "real", "NO SIGN FOUND", "#1e7b34"),
     (0.45, "uncertain", "UNCERTAIN", "#8a5300"), (0.73, "no_face", "NO FACE", "#4a4a55"),
 ])
 def test_the_headline_says_each_state_in_its_own_words_and_colour(p, verdict, words, colour):
     markup = panels.headline_html(_result(p, verdict, found=verdict != "no_face"))
     assert f'data-verdict="{verdict}"' in markup and f"color:{colour}" in markup
     assert _text(markup).split()[:len(words.split())] == words.split()
-    assert "likely REAL" not in _text(markup) or verdict == "real"  # a near-threshold or no-face result is never "REAL"
+    facts = " ".join(panels.headline_facts(_result(p, verdict, found=verdict != "no_face")))  # (the scale names all)
+    assert "NO SIGN FOUND" not in facts or verdict == "real"  # a near-threshold or no-face result: not "no sign"
+    assert "REAL" not in _text(markup)  # no state claims the photo is real
 
 
 def test_no_face_is_not_assessed_and_its_centre_score_is_only_an_aside():
@@ -45,11 +47,15 @@ def test_no_face_is_not_assessed_and_its_centre_score_is_only_an_aside():
     assert small.startswith("For information only") and "0.73" in small
 
 
-def test_an_uncertain_score_names_the_band_and_many_faces_name_the_deciding_one():
+def test_the_headline_explains_the_bands_in_order_and_many_faces_name_the_deciding_one():
     line, _ = panels.headline_facts(_result(0.45, "uncertain"))
-    assert "P(fake) 0.45, between 0.35 and 0.64 (uncertain) · threshold 0.49" in line
+    assert line == "P(fake) 0.45"
+    # where the number is shown, the bands are explained, in order and not overlapping
+    notes = panels.headline_notes(_result(0.45, "uncertain"))
+    assert notes[0].startswith("How to read P(fake): below 0.35: NO SIGN FOUND · 0.35–0.64: UNCERTAIN · "
+                               "0.64 and above: likely FAKE.") and "threshold (0.49)" in notes[0]
     line, _ = panels.headline_facts(_result(0.93, "fake", n=3))
-    assert "3 faces (1 likely fake, 2 likely real); face #3 decides" in line
+    assert "3 faces (1 likely fake, 2 no sign found); face #3 decides" in line
 
 
 def _png_with(chunks: dict[str, str]) -> bytes:
@@ -86,7 +92,7 @@ def test_face_table_rows_are_numbered_with_thumbnails_and_verdict_chips():
     res = _result(0.93, "fake", n=2)
     markup = panels.face_table_html(res, [np.zeros((16, 16, 3), np.uint8)] * 2)
     assert markup.count("data:image/jpeg;base64,") == 2 and ">#1<" in markup and ">#2<" in markup
-    assert markup.count("likely FAKE") == 1 and markup.count("likely REAL") == 1
+    assert markup.count("likely FAKE") == 1 and markup.count("NO SIGN FOUND") == 1
 
 
 def test_the_score_panel_shows_both_scores_large():

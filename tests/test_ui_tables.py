@@ -51,7 +51,8 @@ def test_the_uncertain_band_is_symmetric_in_log_odds_and_contains_the_threshold(
 
 def test_each_state_has_its_own_words_and_colour():
     words = {v: verdict_words(v) for v in ("fake", "real", "uncertain", "no_face")}
-    assert words == {"fake": "likely FAKE", "real": "likely REAL", "uncertain": "UNCERTAIN", "no_face": "NO FACE"}
+    # below the threshold the words say what the model did, never that the photo is real (issue 22)
+    assert words == {"fake": "likely FAKE", "real": "NO SIGN FOUND", "uncertain": "UNCERTAIN", "no_face": "NO FACE"}
     assert len(set(VERDICT_COLORS.values())) == 4
 
 
@@ -65,7 +66,7 @@ def test_the_json_keeps_label_for_clients_and_adds_verdict():
 
 def test_face_table_has_one_numbered_row_per_face_and_marks_the_no_face_case():
     assert face_rows(_result(0.25678, "real", faces=2, score=0.99876)) == [
-        ["#1", "likely REAL", 0.257, 0.999, "10, 20, 30, 40"], ["#2", "likely REAL", 0.257, 0.999, "40, 20, 30, 40"]]
+        ["#1", "NO SIGN FOUND", 0.257, 0.999, "10, 20, 30, 40"], ["#2", "NO SIGN FOUND", 0.257, 0.999, "40, 20, 30, 40"]]
     no_face = face_rows(_result(0.25, "real", found=False, verdict="no_face"))[0]
     assert no_face[:2] == [NO_FACE_ROW, "NO FACE"] and no_face[3] is None
     assert len(FACE_TABLE_HEADERS) == len(face_rows(_result(0.25, "real"))[0])
@@ -75,7 +76,8 @@ def test_box_captions_are_numbered_like_the_table_rows_in_the_verdicts_colour():
     faces = [FaceResult(box=[1, 2, 3, 4], p_fake=0.934, label="fake"), FaceResult([5, 6, 7, 8], 0.1, "real"),
              FaceResult([9, 9, 9, 9], 0.55, "fake", verdict="uncertain")]
     labels = box_labels(faces)
-    assert [b.text for b in labels] == ["#1 FAKE 93%", "#2 REAL 10%", "#3 UNCERTAIN 55%"]
+    # the verdict's words, no bare percentage ("REAL 73%" read as "73 % real")
+    assert [b.text for b in labels] == ["#1 likely FAKE", "#2 NO SIGN FOUND", "#3 UNCERTAIN"]
     assert [b.color for b in labels] == [VERDICT_COLORS["fake"], VERDICT_COLORS["real"], VERDICT_COLORS["uncertain"]]
     no_face = box_labels([FaceResult([0, 0, 50, 50], 0.7, "fake", verdict="no_face")])[0]
     assert no_face.text == "NO FACE (centre scored)" and no_face.color == VERDICT_COLORS["no_face"]

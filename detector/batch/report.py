@@ -27,7 +27,16 @@ import numpy as np
 
 from explain.overlay import BoxLabel, legend, render
 
-from ..inference.results import VERDICT_MEANINGS, DetectionResult, box_labels, face_caption, unsure_words, verdict_words
+from ..inference.results import (
+    VERDICT_MEANINGS,
+    DetectionResult,
+    box_labels,
+    face_caption,
+    no_sign_worth,
+    scale_words,
+    score_text,
+    verdict_words,
+)
 from ..ui.panels import PROVENANCE_BADGES, PROVENANCE_CAVEAT, STRENGTH_WORDS, VERDICT_STYLE
 from .records import CSV_FIELDS, NAME_ERRORS, ScanRecord
 from .tally import OUTCOMES, summary_line, tally
@@ -221,7 +230,7 @@ def _provenance_cell(r: ScanRecord) -> str:
 
 def _row(r: ScanRecord, out_dir: Path) -> str:
     cls, text = _verdict(r)
-    p = "" if r.p_fake is None else f"{r.p_fake:.4f}"
+    p = "" if r.p_fake is None else score_text(r.p_fake, 4)  # never "1.0000": no score is a certainty
     bar = "" if r.p_fake is None else f'<div class="bar"><span style="width:{100 * r.p_fake:.1f}%"></span></div>'
     name = Path(r.path).name
     message = r.error or r.message
@@ -238,19 +247,20 @@ def _row(r: ScanRecord, out_dir: Path) -> str:
         f'<td class="path" data-v="{_e(r.path.lower())}" title="{_e(r.path)}">{_path_cell(r.path)}'
         f'<span class="msg">{_e(r.kind)}: {_e(message)}</span></td>'
         f'<td data-v="{_e(text)}"><span class="v {cls}">{_e(text)}</span></td>'
-        f'<td class="num" data-v="{p or -1}">{p or "&mdash;"}{bar}</td>'
+        f'<td class="num" data-v="{-1 if r.p_fake is None else f"{r.p_fake:.4f}"}">{_e(p) or "&mdash;"}{bar}</td>'
         f'<td>{_provenance_cell(r)}</td>'
         "</tr>"
     )
 
 
 def _legend() -> str:
-    data = base64.b64encode(_jpeg(legend(300, 34), 90)).decode("ascii")
+    data = base64.b64encode(_jpeg(legend(300, sides=("fake", "real")), 90)).decode("ascii")
     chips = "".join(f'<span><span class="v v-{v.replace("_", "")}">{_e(verdict_words(v))}</span> '
                     f'{_e(VERDICT_MEANINGS[v])}</span>' for v in VERDICT_STYLE)
     # Not a verdict: a file that could not be read has its own colour, shared with none of the four.
     chips += f'<span><span class="v v-error">unreadable</span> {_e(UNREADABLE_MEANING)}</span>'
-    return (f'<div class="legend"><span><img alt="heatmap colours: weak to strong evidence" '
+    return (f'<div class="legend"><span><img alt="heatmap colours: yellow to red, evidence for fake; light to dark '
+            f'blue, evidence against fake" '
             f'src="data:image/jpeg;base64,{data}"></span>{chips}</div>')
 
 
@@ -270,8 +280,12 @@ def render_html(records: Sequence[ScanRecord], model: dict[str, Any], summary: d
         line = f'<b class="partial">Partial report.</b> {line}'
     threshold = model.get("threshold")
     shown_t = f"{threshold:.3f}" if isinstance(threshold, (int, float)) else threshold
-    model_line = (f"Model {_e(model.get('name'))} version {_e(model.get('version'))}: P(fake) &ge; {_e(shown_t)} "
-                  f"means fake, {_e(unsure_words(threshold)) if threshold is not None else 'near it'} uncertain; face finder {_e(model.get('face_detector'))}. "
+    # The bands in order, none overlapping (the words every front end uses), and what "no sign found" is worth.
+    scale = (f"{_e(scale_words(threshold))} (threshold {_e(shown_t)})" if isinstance(threshold, (int, float))
+             else f"threshold {_e(shown_t)}")
+    worth = no_sign_worth(model.get("unseen_fakes_missed"))
+    model_line = (f"Model {_e(model.get('name'))} version {_e(model.get('version'))}: P(fake) {scale}; "
+                  f"face finder {_e(model.get('face_detector'))}. {_e(worth)}{' ' if worth else ''}"
                   "Heatmaps show where the model looked, not proof of manipulation.")
     head = ('<tr><th>Picture</th><th>Heatmap</th><th data-sort="num">Faces</th>'
             '<th data-sort="text">File and message</th><th data-sort="text">Verdict</th>'

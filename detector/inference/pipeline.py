@@ -35,7 +35,18 @@ from .bundle import LITE_FILE, load_bundle, load_lite, read_config, verify_weigh
 from .faces import FaceBox, cut_square, get_face_finder, square_crop_box
 from .forward import Classifier, layout_for, lite_forward
 from .images import ImageInput, LoadedImage, load_image
-from .results import UNSURE_LOGIT, DetectionResult, FaceResult, box_labels, unsure_words, verdict_of, verdict_words
+from .results import (
+    UNSURE_LOGIT,
+    DetectionResult,
+    FaceResult,
+    box_labels,
+    evidence_signs,
+    score_text,
+    unsure_words,
+    verdict_of,
+    verdict_words,
+)
+from .unseen import unseen_fakes_missed
 from .views import FaceViews, face_views, spec_of
 
 log = logging.getLogger(__name__)
@@ -126,9 +137,16 @@ class Detector:
     def model_info(self) -> dict:
         c = self.config
         # "face_detector" names the face finder: the key is part of the JSON every front end returns.
-        return {"name": c.name, "version": c.version, "architecture": c.architecture,
+        info = {"name": c.name, "version": c.version, "architecture": c.architecture,
                 "input_size": c.input_size, "threshold": c.threshold, "temperature": round(c.temperature, 4),
                 "face_detector": self.finder.name, "engine": self.engine}
+        # What a "no sign found" is worth, from the model's own evaluation (None: the model has no such figure);
+        # carried with every result so each front end can say it without knowing where the model lives.
+        if not hasattr(self, "_unseen_missed"):  # read once: model_info() is part of every result
+            missed = unseen_fakes_missed(self.model_dir)
+            self._unseen_missed = None if missed is None else round(missed, 4)
+        info["unseen_fakes_missed"] = self._unseen_missed
+        return info
 
     @property
     def crop_margin(self) -> float:
@@ -190,10 +208,10 @@ class Detector:
         t = self.threshold
         if not found:
             msg = ("No face found: the image was not assessed as a face. For information only, its centre "
-                   f"scored P(fake) = {p:.2f}, which says little about an image without a face.")
+                   f"scored P(fake) = {score_text(p)}, which says little about an image without a face.")
         else:
             words = verdict_words(verdict)
-            why = f"P(fake) = {p:.2f}"
+            why = f"P(fake) = {score_text(p)}"
             if verdict == "uncertain":
                 why += f", {unsure_words(t)} around the threshold {t:.2f}: the model cannot tell"
             if len(faces) == 1:
@@ -273,13 +291,15 @@ class Detector:
         if render_overlay:
             t = time.perf_counter()
             if cams is not None:
-                heat = paste_heatmaps(rgb.shape, boxes, list(cams))
+                # signed: a face called fake shows evidence for fake, one called real evidence against it
+                # (explain.gradcam explains the decision), each on its own colour scale
+                heat = paste_heatmaps(rgb.shape, boxes, list(cams), evidence_signs(results))
             # Without a face nothing was assessed: the centre's heatmap stays in the JSON, off the picture.
             shown = heat if found else None
             overlay = render(rgb, shown, box_labels(results), opacity)
             # each face's crop with its own heatmap, for the thumbnails beside the face table
-            thumbs = [face_thumbnail(rgb, tuple(f.crop_box), f.heatmap if found else None, THUMB_SIZE, opacity)
-                      for f in results]
+            thumbs = [face_thumbnail(rgb, tuple(f.crop_box), f.heatmap if found else None, THUMB_SIZE, opacity,
+                                     f.label) for f in results]
             times["overlay"] = (time.perf_counter() - t) * 1000
         times["total"] = sum(v for k, v in times.items() if k != "total")
         return DetectionResult(

@@ -3,7 +3,9 @@
 Four verdict states, each with its own words and colour everywhere (headline, box, table, report):
 
 * ``fake`` -- P(fake) at or above the threshold, outside the unsure band: "likely FAKE", red;
-* ``real`` -- below the threshold, outside the band: "likely REAL", green;
+* ``real`` -- below the threshold, outside the band: "NO SIGN FOUND", green.  The words say what the model
+  did, not what the photo is: on generators it never saw it misses most fakes (:func:`detector.inference.unseen.unseen_fakes_missed`
+  reads how many from the shipped model's own evaluation), so "no sign of manipulation found" is the honest claim;
 * ``uncertain`` -- inside the band around the threshold (:func:`unsure_range`): "UNCERTAIN", amber (the
   model cannot tell).  The band is :data:`UNSURE_LOGIT` log-odds either side of the threshold: +-0.15
   around a threshold of 0.5, and narrower near 0 or 1, so a threshold of 0.85 still leaves room above it
@@ -12,7 +14,9 @@ Four verdict states, each with its own words and colour everywhere (headline, bo
   centre is still scored, and that score is shown as secondary information only).
 
 ``label`` stays "fake"/"real" at the threshold (what API clients have always read); ``verdict``
-is one of the four states above.
+is one of the four states above.  Those codes are for machines; every word a person reads about a
+verdict (headline, caption, table, report, REST ``message``, game) comes from this module, and no
+score is ever shown as 0 or 1 (:func:`score_text`): a calibrated model is never certain.
 """
 
 from __future__ import annotations
@@ -28,12 +32,13 @@ from .logodds import logit, sigmoid
 
 UNSURE_LOGIT = 0.6  # the uncertain band: log-odds within this of the threshold's (0.354-0.646 around 0.5)
 VERDICTS = ("fake", "real", "uncertain", "no_face")
-VERDICT_WORDS = {"fake": "likely FAKE", "real": "likely REAL", "uncertain": "UNCERTAIN", "no_face": "NO FACE"}
+# "real" is worded as what the model did ("no sign found"), never as a fact about the photo.
+VERDICT_WORDS = {"fake": "likely FAKE", "real": "NO SIGN FOUND", "uncertain": "UNCERTAIN", "no_face": "NO FACE"}
 VERDICT_COLORS = {"fake": FAKE_COLOR, "real": REAL_COLOR, "uncertain": UNSURE_COLOR, "no_face": NOFACE_COLOR}
 # What each state means, in one phrase (headline sub-line, report legend, README).
 VERDICT_MEANINGS = {
     "fake": "the model finds signs that a face was manipulated or generated",
-    "real": "the model sees no sign of manipulation",
+    "real": "the model found no sign of manipulation, which does not show that the photo is genuine",
     "uncertain": "the score is too close to the threshold for the model to tell",
     "no_face": "no face was found, so nothing was assessed",
 }
@@ -51,6 +56,51 @@ def unsure_words(threshold: float) -> str:
     return f"between {lo:.2f} and {hi:.2f}"
 
 
+def score_text(p: float, digits: int = 2) -> str:
+    """P(fake) as a person reads it: "0.73", but never "1.00" or "0.00" (they would claim a certainty no
+    model has): "> 0.99" and "< 0.01" instead (with ``digits`` decimals)."""
+    step = 10.0 ** -digits
+    p = float(p)
+    if p >= 1.0 - step / 2:
+        return f"> {1.0 - step:.{digits}f}"
+    if p < step / 2:
+        return f"< {step:.{digits}f}"
+    return f"{p:.{digits}f}"
+
+
+def percent_text(share: float) -> str:
+    """A share as a percentage, never "100 %" or "0 %": "73 %", "> 99 %", "< 1 %"."""
+    share = float(share)
+    if share >= 0.995:
+        return "> 99 %"
+    if share < 0.005:
+        return "< 1 %"
+    return f"{share * 100:.0f} %"
+
+
+def scale_words(threshold: float) -> str:
+    """What a score means, with the bands in order and not overlapping, e.g.
+    "below 0.81: NO SIGN FOUND · 0.81–0.94: UNCERTAIN · 0.94 and above: likely FAKE"."""
+    lo, hi = unsure_range(threshold)
+    return (f"below {lo:.2f}: {VERDICT_WORDS['real']} · {lo:.2f}–{hi:.2f}: {VERDICT_WORDS['uncertain']} · "
+            f"{hi:.2f} and above: {VERDICT_WORDS['fake']}")
+
+
+def scale_sentence(threshold: float) -> str:
+    """The score's scale where the score is shown: the bands, and that the unsure one surrounds the threshold."""
+    return (f"How to read P(fake): {scale_words(threshold)}. The UNCERTAIN band surrounds the threshold "
+            f"({threshold:.2f}), where the model cannot tell.")
+
+
+def no_sign_worth(missed: float | None) -> str:
+    """One line on what "NO SIGN FOUND" is worth: the measured share of unseen-generator fakes the model
+    missed (:func:`detector.inference.unseen.unseen_fakes_missed`); "" when the model has no such figure."""
+    if missed is None:
+        return ""
+    return (f"What {VERDICT_WORDS['real']} is worth: on faces from a diffusion generator it never saw in training, "
+            f"the model found no sign in {percent_text(missed)} of the fakes.")
+
+
 def verdict_of(p_fake: float, threshold: float, face_found: bool = True, band: float = UNSURE_LOGIT) -> str:
     """The state of one score: "no_face" without a face, "uncertain" inside :func:`unsure_range`, else fake/real."""
     if not face_found:
@@ -62,7 +112,7 @@ def verdict_of(p_fake: float, threshold: float, face_found: bool = True, band: f
 
 
 def verdict_words(verdict: str | None) -> str:
-    """The verdict as every front end words it: "likely FAKE", "likely REAL", "UNCERTAIN", "NO FACE"."""
+    """The verdict as every front end words it: "likely FAKE", "NO SIGN FOUND", "UNCERTAIN", "NO FACE"."""
     return VERDICT_WORDS.get(verdict or "", VERDICT_WORDS["real"])
 
 
@@ -112,7 +162,9 @@ class DetectionResult:
     timings_ms: dict[str, float]
     faces_skipped: int = 0  # faces beyond the max-faces limit
     overlay: np.ndarray | None = None  # RGB uint8 picture with heatmap and boxes (not serialised)
-    heatmap: np.ndarray | None = None  # full-image heatmap (H, W) (not serialised)
+    # full-image heatmap (H, W), signed: > 0 evidence for fake, < 0 evidence against (faces called real)
+    # (not serialised; each face's own map, in [0, 1], is)
+    heatmap: np.ndarray | None = None
     verdict: str | None = None  # one of VERDICTS; None = "no_face" without a face, else the label's state
     # What the file's metadata says about its origin (detector.inference.provenance, as a dict);
     # None when the detector was given pixels rather than a file.
@@ -148,14 +200,22 @@ def error_dict(message: str) -> dict[str, Any]:
 
 
 def face_caption(index: int, face: FaceResult) -> str:
-    """The caption of face number ``index`` (1-based, the face table's row): "#1 FAKE 93%"."""
+    """The caption of face number ``index`` (1-based, the face table's row): "#1 likely FAKE".
+
+    The verdict's words, not a percentage: "REAL 73%" read as "73 % real" when it meant P(fake) 0.73.
+    """
     if face.verdict == "no_face":
         return "NO FACE (centre scored)"
-    word = {"fake": "FAKE", "real": "REAL", "uncertain": "UNCERTAIN"}.get(face.verdict or "", "REAL")
-    return f"#{index} {word} {face.p_fake:.0%}"
+    return f"#{index} {verdict_words(face.verdict)}"
+
+
+def evidence_signs(faces: list[FaceResult]) -> list[float]:
+    """Per face, which way its heatmap points: +1 (evidence for fake: the face is called fake at the
+    threshold, UNCERTAIN ones above it included) or -1 (evidence against: the face is called real)."""
+    return [1.0 if f.label == "fake" else -1.0 for f in faces]
 
 
 def box_labels(faces: list[FaceResult]) -> list[BoxLabel]:
-    """One numbered caption per face box for the overlay ("#1 FAKE 93%"), in its verdict's colour."""
+    """One numbered caption per face box for the overlay ("#1 likely FAKE"), in its verdict's colour."""
     return [BoxLabel(tuple(f.box), face_caption(i, f), f.verdict == "fake", VERDICT_COLORS.get(f.verdict or "real"))
             for i, f in enumerate(faces, start=1)]

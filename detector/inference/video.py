@@ -18,7 +18,7 @@ import numpy as np
 from ..config import DEFAULT_CAM_METHOD, VIDEO_FRAMES, VIDEO_TOP_K
 from ..errors import CorruptImageError, UnsupportedFormatError
 from .images import LoadedImage
-from .results import verdict_of, verdict_words
+from .results import score_text, verdict_of, verdict_words
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 
@@ -183,7 +183,7 @@ def analyze_video(detector, path: str | Path, max_frames: int = VIDEO_FRAMES, st
         k = min(top_k, len(scored))
         top = "the top frame" if k == 1 else f"the mean of the top {k} frames"
         msg = (f"{len(scored)} of {_count(len(frames), 'sampled frame')} show a face. Video verdict: "
-               f"{verdict_words(verdict)} (P(fake) = {p_video:.2f}, {top}).")
+               f"{verdict_words(verdict)} (P(fake) = {score_text(p_video)}, {top}).")
     return VideoResult(str(path), p_video, label, frames, fps, total, top_k, msg,
                        worst_frame=None if worst is None else worst[0], worst_result=worst_result, verdict=verdict,
                        worst_rgb=None if worst is None else worst[1])

@@ -8,11 +8,23 @@ from ..errors import DetectorError
 CAM_LABELS = {"gradcam++": "Grad-CAM++", "gradcam": "Grad-CAM", "hirescam": "HiResCAM",
               "layercam": "LayerCAM"}  # what a person reads, per method
 CAM_OFF = "off"
+# Methods whose maps equal another's for this model's layers, which end in global average pooling:
+# the gradient is then the same at every location, so HiResCAM is Grad-CAM and LayerCAM is Grad-CAM++
+# up to scale, and normalised maps are identical (explain.gradcam; the fidelity bench measures them
+# equal).  The apps do not offer a choice that changes nothing; the APIs still accept them.
+SAME_AS = {"hirescam": "gradcam", "layercam": "gradcam++"}
+SAME_MAPS = ("HiResCAM and LayerCAM are not offered: for this model they draw the same maps as Grad-CAM and "
+             "Grad-CAM++ (the API still accepts them).")
 
 
 def cam_choices() -> list[tuple[str, str]]:
-    """(label, value) per heatmap choice, default first, then the others and off."""
-    return [(CAM_LABELS[m], m) for m in CAM_METHODS] + [(CAM_OFF, CAM_OFF)]
+    """(label, value) per heatmap choice the apps offer: the methods that differ here, default first, then off."""
+    return [(CAM_LABELS[m], m) for m in CAM_METHODS if m not in SAME_AS] + [(CAM_OFF, CAM_OFF)]
+
+
+def api_cam_label() -> str:
+    """The label of the API's ``cam_method`` field: every value it accepts."""
+    return f"cam_method ({', '.join(CAM_METHODS)} or {CAM_OFF})"
 
 
 def cam_method_from(choice: str | None) -> str | None:

@@ -36,6 +36,7 @@ from ..errors import DetectorError
 from ..inference.faces import crop_square, square_crop_box
 from ..inference.images import load_image
 from ..inference.results import DetectionResult, verdict_words
+from ..inference.results import score_text as p_text
 from ..training.data import read_folder
 from .panels import score_html
 from .pictures import portrait_photos
@@ -124,8 +125,15 @@ def new_game(n_items: int, seed: int | None = None, sources: list[str] | None = 
     return GameState(order=tuple(spread(order, sources)), seed=seed)
 
 
-def record_guess(state: GameState, guess: str, truth: str, model_label: str) -> GameState:
-    """Score one round; guessing the same image again changes nothing."""
+def model_answer(res: DetectionResult) -> str | None:
+    """What the model answered, as a guess: "fake" or "real" (NO SIGN FOUND), or None when it did not
+    commit -- UNCERTAIN (it cannot tell) or NO FACE (nothing assessed) is not an answer, so never right."""
+    return res.verdict if res.verdict in ("fake", "real") else None
+
+
+def record_guess(state: GameState, guess: str, truth: str, model_label: str | None) -> GameState:
+    """Score one round; guessing the same image again changes nothing.  ``model_label`` is
+    :func:`model_answer`: None (the model did not commit) scores no point for the model."""
     if state.answered:
         return state
     return replace(state, rounds=state.rounds + 1, answered=True, guess=guess,
@@ -364,14 +372,17 @@ class Game:
         maker = threading.Thread(target=make, name="fdet-demo-game", daemon=True)
         _MAKERS.add(maker)
         maker.start()
-        why = (f"The folder `{folder}` has no images under `real/` and `fake/`." if folder
+        # How to use one's own pictures is for whoever runs the server (its log), not for visitors.
+        why = (f"The folder {folder} has no images under real/ and fake/." if folder
                else "No game folder is configured.")
-        note = ("**Demo set:** about 50 pictures, half real and half fake, made at start-up from the portraits "
-                "that ship with installed packages: real photos with global edits (mirrored, cropped, colour-graded, "
-                "sharpened, re-compressed, brightened, tilted, shrunk) and synthetic fakes (a face part blended, a face or mouth swapped in from another "
-                "portrait, a local retouch). They only demonstrate the game; they are not deepfakes from the "
-                f"wild.\n\n{why} Set `{GAME_DIR_ENV}=/path/to/folder` or start with `python app.py --game-dir "
-                "/path/to/folder` (a folder with `real/` and `fake/` subfolders, any depth).")
+        log.warning("game: %s Using the built-in demo set; set %s=/path/to/folder or start with --game-dir "
+                    "/path/to/folder (real/ and fake/ subfolders, any depth).", why, GAME_DIR_ENV)
+        note = ("**Demo set:** about 50 pictures, half real and half fake, made from the portraits that ship "
+                "with this app's software: real photos with global edits (mirrored, cropped, colour-graded, "
+                "sharpened, re-compressed, brightened, tilted, shrunk) and synthetic fakes (a face part blended, a "
+                "face or mouth swapped in from another portrait, a local retouch). They only demonstrate the game; "
+                "they are not deepfakes from the wild. The model scores a point only when it commits: an "
+                "UNCERTAIN answer is not right.")
         return cls(detector, pending, note)
 
     def _analyze(self, index: int) -> DetectionResult:
@@ -395,11 +406,14 @@ class Game:
         item = self.items[state.current]
         guess = state.guess or ""
         you = "right" if guess == item.truth else "wrong"
-        model = "right" if res.label == item.truth else "wrong"
+        answer = model_answer(res)
+        if answer is None:  # UNCERTAIN or NO FACE: the model gave no answer, so it scores nothing
+            model = "no answer, so no point"
+        else:
+            model = f"counted as \"{answer}\": {'right' if answer == item.truth else 'wrong'}"
         what = f" ({item.about})" if item.about else ""
-        lean = f", leaning {res.label}" if res.verdict == "uncertain" else ""
         return (f"Truth: **{item.truth.upper()}**{what}.\n\nYou said **{guess}**: {you}. The model says "
-                f"**{verdict_words(res.verdict)}** (P(fake) = {res.p_fake:.2f}{lean}): {model}.")
+                f"**{verdict_words(res.verdict)}** (P(fake) = {p_text(res.p_fake)}): {model}.")
 
     def guess(self, state: GameState | None, guess: str) -> tuple:
         """Score ``guess`` ("real"/"fake") on the current image: (state, message, overlay, score).
@@ -413,7 +427,7 @@ class Game:
             res = self.result(state.current)
         except DetectorError as err:
             return state, f"This image could not be analysed: {err}", None, score_panel(state)
-        state = record_guess(state, guess, item.truth, res.label)
+        state = record_guess(state, guess, item.truth, model_answer(res))
         return state, self._told(state, res), res.overlay, score_panel(state)
 
     def next(self, state: GameState | None) -> tuple:

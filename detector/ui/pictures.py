@@ -90,7 +90,7 @@ def reblend(rgb: np.ndarray, res: DetectionResult, opacity: float) -> np.ndarray
 def rethumb(rgb: np.ndarray, res: DetectionResult, opacity: float, size: int = 128) -> list[np.ndarray]:
     """Each face's thumbnail with its heatmap at ``opacity`` (as ``analyze`` draws them), without a new model pass."""
     return [face_thumbnail(rgb, tuple(f.crop_box), f.heatmap if res.cam_method and res.face_found else None, size,
-                           opacity) for f in res.faces]
+                           opacity, f.label) for f in res.faces]
 
 
 def video_preview(path: str | None, folder: str | Path, max_age_s: float) -> str | None:

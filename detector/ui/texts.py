@@ -1,8 +1,9 @@
 """Words both apps show: the About prose (built from the model card or ``model.json``), the
 result as Markdown, and the sentences for failures.
 
-Verdict words ("likely FAKE", "UNCERTAIN", ...) come from :func:`detector.inference.results.verdict_words`,
-so the pipeline's messages and the apps' headings say the same thing.
+Verdict words ("likely FAKE", "NO SIGN FOUND", "UNCERTAIN", ...), the score's bands and what a "no sign
+found" is worth come from :mod:`detector.inference.results`, so the pipeline's messages, the report and the
+apps' headings say the same thing.
 """
 
 from __future__ import annotations
@@ -11,13 +12,33 @@ import json
 from pathlib import Path
 
 from ..config import Limits
-from ..inference.results import DetectionResult, unsure_words
+from ..inference.results import VERDICT_WORDS, DetectionResult, no_sign_worth, scale_words
+from ..inference.unseen import unseen_fakes_missed
+from .choices import SAME_MAPS
 
 # One sentence per kind of unexpected failure (a refused input shows its own reason instead).
 IMAGE_FAILED = "Something went wrong while analysing this image. Please try another file."
 VIDEO_FAILED = "This video could not be analysed. Please try another file (MP4, WebM, MOV, AVI)."
 API_IMAGE_FAILED = "The image could not be analysed."
 API_VIDEO_FAILED = "The video could not be analysed."
+
+
+def megabytes(limits: Limits) -> int:
+    """The upload limit in whole MB as the upload widgets count them (2**20 bytes, rounded up): one number
+    on every page (Streamlit's own uploader says it too)."""
+    return max(1, -(-limits.max_upload_bytes // 2**20))
+
+
+def model_caption(info: dict) -> str:
+    """The line naming the model under a result (Streamlit): the threshold rounded as everywhere else."""
+    t = info.get("threshold")
+    threshold = f"{float(t):.2f}" if isinstance(t, (int, float)) else "unknown"
+    return f"Model {info.get('name')} {info.get('version')}, threshold {threshold}, faces by {info.get('face_detector')}."
+
+
+def worth_line(model_dir) -> str:
+    """What a "no sign found" is worth for the model in ``model_dir`` ("" when its files do not say)."""
+    return no_sign_worth(unseen_fakes_missed(model_dir))
 
 
 def result_markdown(res: DetectionResult) -> str:
@@ -72,23 +93,27 @@ def about_markdown(detector, cache_seconds: int, limits: Limits | None = None) -
     minutes = cache_seconds // 60
     limits = limits or Limits.from_env()
     t = float(getattr(detector, "threshold", 0.5))
-    band = unsure_words(t)
+    worth = worth_line(getattr(detector, "model_dir", None))
+    worth = f"\n  {worth}" if worth else ""
     return f"""## What this detector can and cannot do
 
 - **It looks at faces.** Each face is found, cropped and scored by a small neural network trained by this
   project. The score is P(fake): the model's calibrated probability that the face was manipulated or generated.
   The most suspicious face decides the picture.
-- **Four answers.** *likely FAKE* (red) and *likely REAL* (green) when the score is clearly on one side of the
-  threshold ({t:.2f}); *UNCERTAIN* (amber) when it is {band}, where the model cannot tell;
-  *NO FACE* (grey) when no face was found: the picture was not assessed, and the score of its centre is shown
-  for information only.
-- **It is not proof.** A "real" answer does not certify a photo, and a "fake" answer is a reason to check,
-  not evidence. It can be confidently wrong on generators and editing tools it never saw, on heavy
-  compression, tiny or blurred faces, filters, drawings and screenshots. Anyone who knows the model can fool it.
-- **The heatmap** shows which parts of each face drove the verdict (for FAKE, the evidence of
-  manipulation; for REAL, what looked genuine): an aid to reading the score, not a map of the manipulation. Boxes are numbered like the rows of the face table.
+- **Four answers**, by the score: {scale_words(t)}. *likely FAKE* is red, *{VERDICT_WORDS["real"]}* green and
+  *UNCERTAIN* amber: the band around the threshold ({t:.2f}) where the model cannot tell. *NO FACE* (grey): no
+  face was found, the picture was not assessed, and the score of its centre is shown for information only.
+- **{VERDICT_WORDS["real"]} is not "real".** It says the model found no sign of manipulation, not that the photo
+  is genuine: the model misses most fakes from generators and editing tools it never saw.{worth}
+- **It is not proof.** A "fake" answer is a reason to check, not evidence. The model can be confidently wrong
+  on heavy compression, tiny or blurred faces, filters, drawings and screenshots. Anyone who knows the model can
+  fool it.
+- **The heatmap** shows which parts of each face drove its verdict, in two colour scales: yellow to red is
+  evidence *for* fake (faces at or above the threshold), light to dark blue is evidence *against* it (faces below
+  the threshold: what made the model find no sign). An aid to reading the score, not a map of the
+  manipulation. {SAME_MAPS} Boxes are numbered like the rows of the face table.
 - **Videos** are judged on sampled frames: a video's P(fake) is the mean of its top-k frame scores.
-- **Limits:** uploads up to {limits.max_upload_bytes / 1e6:.0f} MB and {limits.max_pixels / 1e6:.0f} megapixels,
+- **Limits:** uploads up to {megabytes(limits)} MB and {limits.max_pixels / 1e6:.0f} megapixels,
   at most {limits.max_faces} faces per image.
 
 ## File metadata (provenance)
@@ -111,6 +136,8 @@ generators and editors leave (Stable Diffusion / ComfyUI settings, a Software or
 - Gradio's cache cleaner deletes these temporary files every {minutes} minutes once they are {minutes} minutes old,
   and all of them when the server restarts; previews older than {minutes} minutes are deleted when the next one is
   made, and all of them when the app stops.
+- While your page is open, the server holds your last result in your session's memory, so that moving the
+  opacity slider needs no new analysis; it goes with your session.
 - Nothing is kept: no flagging, no database, no copies. Nothing about your upload is logged (no file names,
   images or results), and Gradio's usage analytics are switched off.
 - The game tab only shows images from the server's own folder (or a built-in demo set).
@@ -127,21 +154,24 @@ pixel detail at its own resolution), which gives a calibrated probability that t
 most suspicious face decides the image. The heatmap (Grad-CAM++ by default) shows which parts of each
 face crop drove the verdict.
 
-**Four answers.** likely FAKE, likely REAL, UNCERTAIN (the score is close to the threshold: the model
-cannot tell) and NO FACE (nothing was assessed; the centre's score is for information only).
+**Four answers.** likely FAKE, {VERDICT_WORDS["real"]} (the model found no sign of manipulation: that does
+not show the photo is genuine), UNCERTAIN (the score is close to the threshold: the model cannot tell) and
+NO FACE (nothing was assessed; the centre's score is for information only). The heatmap is yellow to red
+where it shows evidence for fake and light to dark blue where it shows evidence against it.
 
 **File metadata.** The page also reads what the file says about its origin (C2PA Content Credentials,
 IPTC digital source type, generator and editor tags). A generator tag is strong evidence of AI content if
 genuine; no metadata proves nothing (most sites strip it); unsigned metadata can be forged.
 
-**Limits.** This is a screening aid, not proof. A "real" verdict does not certify a photo and a
+**Limits.** This is a screening aid, not proof. {VERDICT_WORDS["real"]} does not certify a photo and a
 "fake" verdict is a reason to look closer. The model can be confidently wrong on new generators and
 face-swap tools, heavy compression, tiny or blurred faces, filters, drawings and screenshots. Without a
 face it scores the centre of the picture, which is unreliable. Anyone who knows the model can fool it.
-Uploads are limited to {limits.max_upload_bytes / 1e6:.0f} MB and {limits.max_pixels / 1e6:.0f} MP;
+Uploads are limited to {megabytes(limits)} MB and {limits.max_pixels / 1e6:.0f} MP;
 at most {limits.max_faces} faces per image are scored.
 
 **Privacy.** Your upload is processed in memory and is not stored: no copy is written to disk, no
-database, no logging of images, file names or results. The last result is kept in your browser
-session's memory only, so moving a slider does not re-run the model; it is gone when you close the tab.
+database, no logging of images, file names or results. The last picture and its result are kept in this
+server's memory, in your session only, so that moving a slider does not re-run the model; they are replaced
+by your next upload and dropped when your session ends (when you close the tab).
 """
