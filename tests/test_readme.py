@@ -254,6 +254,12 @@ def test_speed_and_scale_pages_quote_their_runs():
     assert f"| gradcam++ | **{fidelity['methods']['gradcam++']['overall']['pointing']:.3f}** |" in page
 
 
+def test_readme_names_every_source_the_shipped_model_was_trained_on():
+    page = body(README).split("## Train and evaluate", 1)[1].split("\n## ", 1)[0]
+    sources = set(model_json()["metrics"]["val"]) - {"overall"}
+    assert sources and not {s for s in sources if s not in page}, "README's training data misses a source"
+
+
 def test_the_licence_is_stated_for_code_and_for_weights():
     page = body(README)
     section = page.split("## Licence", 1)[1].split("\n## ", 1)[0]
