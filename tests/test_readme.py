@@ -258,6 +258,8 @@ def test_readme_names_every_source_the_shipped_model_was_trained_on():
     page = body(README).split("## Train and evaluate", 1)[1].split("\n## ", 1)[0]
     sources = set(model_json()["metrics"]["val"]) - {"overall"}
     assert sources and not {s for s in sources if s not in page}, "README's training data misses a source"
+    table = body(ROOT / "docs" / "model-and-training.md")
+    assert not {s for s in sources if f"| {s} |" not in table}, "docs/model-and-training.md's source table misses one"
 
 
 def test_the_licence_is_stated_for_code_and_for_weights():
