@@ -217,6 +217,13 @@ def test_every_command_named_exists(page):
         assert (ROOT / script).is_file(), f"{page.name}: {script} does not exist"
 
 
+def test_usage_lists_the_exit_statuses_the_scan_documents():
+    epilog = text(ROOT / "detector" / "batch" / "scan.py").split("exit status:", 1)[1].split("\n\n", 1)[0]
+    documented = set(re.findall(r"^  (\d+)\s{2,}", epilog, re.M))
+    listed = set(re.findall(r"^  \| `(\d+)` \|", body(ROOT / "docs" / "usage.md"), re.M))
+    assert documented and listed == documented
+
+
 def bench_model_version(data: dict) -> str | None:
     for path in (("model", "version"), ("meta", "model", "version"), ("ours", "model", "version")):
         node = data
