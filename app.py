@@ -31,10 +31,15 @@ from detector.config import quiet_environment
 # is set (not just defaulted) before ``import gradio`` below.
 quiet_environment()
 
-import argparse  # noqa: E402
+if __name__ == "__main__":
+    # `python app.py --help` and usage errors answer here, before the imports below (Gradio alone
+    # takes seconds); main() parses the same arguments again.
+    from detector.ui.server_args import parse_args as _parse_early
+
+    _parse_early()
+
 import logging  # noqa: E402
 import socket  # noqa: E402
-import tempfile  # noqa: E402
 import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -49,7 +54,6 @@ from detector.config import (  # noqa: E402
     VIDEO_FRAMES,
     VIDEO_TOP_K,
     Limits,
-    ServerSettings,
     env_str,
 )
 from detector.inference.images import load_image  # noqa: E402
@@ -68,6 +72,8 @@ from detector.ui.pictures import (  # noqa: E402
     write_examples,
 )
 from detector.ui.rest import PREFIX, rest_router  # noqa: E402
+from detector.ui.server_args import parse_args  # noqa: E402,F401 - app.parse_args, as before
+from detector.ui.workdir import WorkDir, hold_gradio_cache, remove_stale, stop_on_signals  # noqa: E402
 
 log = logging.getLogger("fdet.app")
 
@@ -155,8 +161,11 @@ def build_demo(detector=None, game_dir: str | Path | None = None, warmup: bool =
         detector = get_detector()
     det = detector
     gate = threading.BoundedSemaphore(CONCURRENCY)  # model calls at once: web page, gradio_client and REST together
-    # Examples, the demo game set and video previews live in a temp dir owned by the Blocks (removed with it).
-    tmp = tempfile.TemporaryDirectory(prefix="fdet-app-")
+    # Examples, the demo game set and video previews live in a temp dir owned by the Blocks (removed with
+    # it, on Ctrl-C and SIGTERM too); folders left by processes that were killed outright go first.
+    remove_stale()
+    tmp = WorkDir()
+    hold_gradio_cache(tmp)  # uploads cached by Gradio live (and go) with it
     examples = write_examples(Path(tmp.name) / "examples")
     if warmup:
         # The detector traced its graphs at load; one real call also warms the face finder's
@@ -383,27 +392,6 @@ def launch_banner(host: str, port: int, share_url: str | None) -> str:
 
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="Start the deepfake face detector web app (Gradio).")
-    try:
-        env = ServerSettings.from_env()
-    except DetectorError as err:  # e.g. GRADIO_SERVER_PORT=http
-        p.error(str(err))
-    p.add_argument("--host", default=env.host,
-                   help="interface to listen on (env GRADIO_SERVER_NAME; 0.0.0.0 for all, as in Docker/Spaces)")
-    p.add_argument("--port", type=int, default=env.port,
-                   help="port (env GRADIO_SERVER_PORT, default 7860)")
-    p.add_argument("--share", action="store_true", default=env.share,
-                   help="also open a temporary public *.gradio.live link (env FDET_SHARE=1); traffic then "
-                        "passes through Gradio's share server")
-    p.add_argument("--game-dir", default=env.game_dir,
-                   help=f"folder with real/ and fake/ subfolders (any depth) for the game tab (env {GAME_DIR_ENV}); "
-                        "without it a small built-in demo set of synthetic blends is used")
-    p.add_argument("--model-dir", default=None,
-                   help="model folder with model.keras and model.json (env FDET_MODEL_DIR, default assets/model)")
-    return p.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     # Warnings and errors only: request-level logging could record what users upload.
@@ -431,4 +419,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with stop_on_signals():  # SIGTERM stops the server as Ctrl-C does; the temp folder goes either way
+        main()
