@@ -259,7 +259,7 @@ def build_demo(detector=None, game_dir: str | Path | None = None, warmup: bool =
                     image_in = image_input(sources=["upload", "clipboard", "webcam"], label="Photo", elem_id="photo",
                                            height=IMAGE_HEIGHT)
                     cam = gr.Radio(cam_choices(), value=DEFAULT_CAM_METHOD, label="Heatmap method", info=SAME_MAPS)
-                    opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Heatmap opacity")
+                    opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Heatmap opacity", elem_id="opacity")
                     run_btn = gr.Button("Detect", variant="primary")
                     # Picking an example only fills the photo box; its change event runs the detector.
                     gr.Examples(examples=[[p] for p in examples], inputs=[image_in], cache_examples=False,

@@ -112,7 +112,8 @@ def test_detect_shows_a_coloured_headline_provenance_and_numbered_faces(page, tm
     verdict = upload(page, photo)
     assert verdict in ("fake", "real", "uncertain")
     words = page.locator("#verdict").inner_text()
-    assert re.match(r"(likely FAKE|likely REAL|UNCERTAIN)\s+P\(fake\) 0\.\d\d", words)
+    assert re.match(r"(likely FAKE|NO SIGN FOUND|UNCERTAIN)\s+P\(fake\) ([<>] )?0\.\d\d", words)
+    assert "REAL" not in words and "How to read P(fake)" in words  # the bands explained where the number is
     assert "File metadata (provenance)" in page.locator("#provenance").inner_text()
     assert "proves nothing" in page.locator("#provenance").inner_text()
     table = page.locator("#faces")
@@ -151,7 +152,7 @@ def test_a_photo_without_a_face_is_no_face_not_real(page, tmp_path, no_face, sho
     Image.fromarray(no_face).save(photo, quality=95)
     assert upload(page, photo) == "no_face"
     text = page.locator("#verdict").inner_text()
-    assert text.startswith("NO FACE") and "Not assessed" in text and "likely REAL" not in text
+    assert text.startswith("NO FACE") and "Not assessed" in text and "REAL" not in text and "NO SIGN" not in text
     assert "For information only" in text
     shot(page, shots, "detect_no_face")
 
@@ -341,5 +342,38 @@ def test_the_html_report_reads_well_in_a_browser(browser, detector, tmp_path, as
         caption = pg.locator(".face").first
         assert caption.evaluate("e => parseFloat(getComputedStyle(e).fontSize)") >= 12  # box tags readable
         shot(pg, shots, "report", "report.png")
+    finally:
+        pg.close()
+
+
+PHONE = {"width": 390, "height": 844}  # an iPhone 12-15 in CSS pixels
+
+
+def test_the_report_and_the_api_docs_fit_a_phone_without_sideways_scrolling(browser, url, detector, tmp_path,
+                                                                              astronaut, no_face, shots):
+    from detector.batch import scan
+
+    folder = tmp_path / "photos_sent_in_by_readers_for_checking" / "week_48"
+    folder.mkdir(parents=True)
+    Image.fromarray(group_photo()).save(folder / "group_photo_of_three_people_at_the_press_conference.jpg",
+                                        quality=92)
+    Image.fromarray(astronaut).save(folder / "astronaut.jpg", quality=92)
+    Image.fromarray(no_face).save(folder / "coffee.jpg", quality=92)
+    (folder / "notes.jpg").write_text("not a photo\n")  # unreadable: its own badge colour
+    out = tmp_path / "report"
+    scan.main([str(folder.parent), "--format", "html", "--out", str(out), "--no-progress"], detector=detector)
+    pg = browser.new_page(viewport=PHONE)
+    try:
+        for name, address in (("report_390", (out / "report.html").as_uri()), ("rest_docs_390", url + "api/v1/docs")):
+            pg.goto(address, wait_until="load")
+            widths = pg.evaluate("() => [document.documentElement.scrollWidth, document.body.scrollWidth]")
+            shot(pg, shots, name)
+            assert max(widths) <= PHONE["width"], f"{name} scrolls sideways: {widths}"
+        # The report's unreadable badge is neither the UNCERTAIN colour nor missing from the legend.
+        pg.goto((out / "report.html").as_uri(), wait_until="load")
+        colour = "e => getComputedStyle(e).backgroundColor"
+        unreadable = pg.locator("tbody .v-error").first.evaluate(colour)
+        assert pg.locator(".legend .v-error").count() == 1
+        assert unreadable != pg.locator(".legend .v-uncertain").evaluate(colour)
     finally:
         pg.close()
