@@ -9,8 +9,9 @@ plain HTTP endpoint share one port, one model and one concurrency limit::
 The answer is the JSON of the ``/detect`` Gradio endpoint (``DetectionResult.to_dict()``, with
 ``verdict`` and ``provenance``).  A refused upload gets the same keys with ``error`` set to its
 one-sentence reason and an HTTP status: 413 too large (bytes or pixels), 415 not an image format
-we read, 400 anything else wrong with the input (empty, damaged, too small, unknown heatmap
-method).  The OpenAPI schema is at ``/api/v1/openapi.json``; ``/api/v1/docs`` renders it as a
+we read, 400 anything else wrong with the request (no ``image`` field, a body that is not a
+multipart form, an empty, damaged or too small image, an unknown heatmap method) -- never FastAPI's
+own 422 ``{"detail": ...}``.  The OpenAPI schema is at ``/api/v1/openapi.json``; ``/api/v1/docs`` renders it as a
 plain page (no JavaScript, nothing fetched from a CDN: the app runs offline).
 """
 
@@ -25,9 +26,11 @@ from contextlib import nullcontext
 from typing import Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException  # FastAPI's and Starlette's own (a broken multipart body)
 
 from ..config import DEFAULT_CAM_METHOD, Limits
 from ..errors import DetectorError, ImageTooLargeError, UnsupportedFormatError
@@ -38,7 +41,16 @@ from .texts import API_IMAGE_FAILED
 
 PREFIX = "/api/v1"
 MULTIPART_OVERHEAD = 64 * 1024  # bytes a multipart body may carry beyond the file itself
-CURL_EXAMPLE = "curl -F image=@photo.jpg -F cam_method=gradcam++ http://127.0.0.1:7860/api/v1/detect"
+
+
+def curl_example(base_url: str) -> str:
+    """The one example call, addressed to the server the reader is looking at (not a fixed port)."""
+    return f"curl -F image=@photo.jpg -F cam_method=gradcam++ {base_url.rstrip('/')}{PREFIX}/detect"
+
+
+def base_url(request: Request) -> str:
+    """The server as the client reached it: scheme, host and port of the request (and any root path)."""
+    return str(request.base_url).rstrip("/")
 
 
 def status_for(err: DetectorError) -> int:
@@ -59,9 +71,26 @@ def _too_large(limits: Limits, size: int | None = None) -> JSONResponse:
     return _refusal(f"{got}the limit is {limits.max_upload_bytes / 1e6:.1f} MB.", 413)
 
 
+def _bad_request(request: Request, exc: Exception) -> JSONResponse:
+    """A request FastAPI could not take apart (no ``image`` field, a raw body, a broken multipart
+    body): the documented 400 with ``error``, and what to send instead."""
+    how = f"send the image as the multipart form field named image, as in: {curl_example(base_url(request))}"
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "multipart/form-data":
+        return _refusal(f"The request is not a multipart form upload (its Content-Type is {kind or 'missing'}): "
+                        f"{how}", 400)
+    if isinstance(exc, RequestValidationError):
+        fields = {str(err.get("loc", ("",))[-1]) for err in exc.errors()}
+        if "image" in fields:
+            return _refusal(f"The request has no image file in the field named image: {how}", 400)
+        return _refusal(f"The request's fields are not valid ({', '.join(sorted(fields))}): {how}", 400)
+    return _refusal(f"The multipart body could not be read: {how}", 400)
+
+
 def _limited_route(limits: Limits) -> type[APIRoute]:
     """An APIRoute that refuses a body longer than the upload limit from its Content-Length header,
-    before the multipart parser reads (and spools) any of it."""
+    before the multipart parser reads (and spools) any of it, and answers a request FastAPI cannot
+    take apart with the documented 400 JSON (:func:`_bad_request`) instead of a 422 ``detail``."""
 
     class LimitedRoute(APIRoute):
         def get_route_handler(self) -> Callable:
@@ -71,7 +100,14 @@ def _limited_route(limits: Limits) -> type[APIRoute]:
                 declared = request.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > limits.max_upload_bytes + MULTIPART_OVERHEAD:
                     return _too_large(limits, int(declared))
-                return await handler(request)
+                try:
+                    return await handler(request)
+                except RequestValidationError as exc:
+                    return _bad_request(request, exc)
+                except HTTPException as exc:
+                    if exc.status_code != 400:  # "There was an error parsing the body", "Invalid multipart data"
+                        raise
+                    return _bad_request(request, exc)
 
             return limited
 
@@ -95,9 +131,10 @@ def rest_router(detector, limits: Limits | None = None, gate: threading.Semaphor
             "`label` (fake/real at the model's threshold), `verdict` (fake, real, uncertain or no_face), "
             "`p_fake`, one entry per face (box, P(fake), verdict, heatmap), and `provenance`: what the file's "
             "metadata says about its origin (C2PA, IPTC digital source type, generator tags). Refused input "
-            "gets the same keys with `error` set to a one-sentence reason.\n\nExample: `" + CURL_EXAMPLE + "`"),
+            "gets the same keys with `error` set to a one-sentence reason."),
         responses={200: {"description": "The detector's result (`error` is null)."},
-                   400: {"description": "Empty, damaged or too small image, or unknown `cam_method`.",
+                   400: {"description": "No `image` field or not a multipart upload; an empty, damaged or too "
+                                        "small image; or an unknown `cam_method`.",
                          "content": ERROR_EXAMPLE},
                    413: {"description": "Too many bytes or too many pixels.", "content": ERROR_EXAMPLE},
                    415: {"description": "Not an image format the detector reads.", "content": ERROR_EXAMPLE}})
@@ -120,25 +157,41 @@ def rest_router(detector, limits: Limits | None = None, gate: threading.Semaphor
         return _refusal(str(out.error), status_for(out.cause) if out.cause is not None else 500)
 
     @router.get("/openapi.json", include_in_schema=False)
-    def openapi() -> JSONResponse:
-        return JSONResponse(schema(router))
+    def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(schema(router, base_url(request)))
 
     @router.get("/docs", include_in_schema=False, response_class=HTMLResponse)
-    def docs() -> HTMLResponse:
-        return HTMLResponse(docs_page(schema(router)))
+    def docs(request: Request) -> HTMLResponse:
+        return HTMLResponse(docs_page(schema(router, base_url(request)), base_url(request)))
 
     return router
 
 
-def schema(router: APIRouter) -> dict[str, Any]:
-    """The OpenAPI document of these routes only (not Gradio's internal ones)."""
-    return get_openapi(title="Deepfake face detector API", version="1",
-                       description="Per-face calibrated P(fake), heatmaps and provenance evidence for one image.",
-                       routes=router.routes)
+def schema(router: APIRouter, server: str | None = None) -> dict[str, Any]:
+    """The OpenAPI document of these routes only (not Gradio's internal ones), for ``server`` (its base URL).
+
+    FastAPI's automatic 422 "Validation Error" answer is left out: this API answers such requests
+    with its documented 400 (see :func:`_bad_request`)."""
+    doc = get_openapi(title="Deepfake face detector API", version="1",
+                      description="Per-face calibrated P(fake), heatmaps and provenance evidence for one image.",
+                      routes=router.routes, servers=[{"url": server}] if server else None)
+    for ops in doc.get("paths", {}).values():
+        for op in ops.values():
+            op.get("responses", {}).pop("422", None)
+    schemas = doc.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    return doc
 
 
-def docs_page(doc: dict[str, Any]) -> str:
-    """The OpenAPI document as a plain HTML page: each operation, its fields and responses, and a curl example."""
+def _inline(text: str) -> str:
+    """``text`` escaped, with `code` spans as <code> (no backtick is shown literally)."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def docs_page(doc: dict[str, Any], server: str) -> str:
+    """The OpenAPI document as a plain HTML page: each operation, its fields and responses, and one curl
+    example addressed to ``server`` (the base URL the reader used)."""
     e = html.escape
     parts = [f"<h1>{e(doc['info']['title'])}</h1><p>{e(doc['info'].get('description', ''))}</p>",
              f'<p>Machine-readable: <a href="{PREFIX}/openapi.json">{PREFIX}/openapi.json</a> (OpenAPI '
@@ -147,27 +200,30 @@ def docs_page(doc: dict[str, Any]) -> str:
     for path, ops in doc.get("paths", {}).items():
         for method, op in ops.items():
             parts.append(f"<h2><code>{e(method.upper())} {e(path)}</code></h2><p><b>{e(op.get('summary', ''))}</b></p>")
-            text = re.sub(r"`([^`]+)`", r"<code>\1</code>", e(op.get("description", "")))
-            parts.append("".join(f"<p>{para}</p>" for para in text.split("\n\n")))
-            parts.append(f"<h3>Example</h3><pre>{e(CURL_EXAMPLE)}</pre>")
+            parts.append("".join(f"<p>{_inline(para)}</p>" for para in op.get("description", "").split("\n\n")))
+            parts.append(f"<h3>Example</h3><pre>{e(curl_example(server))}</pre>")
             ref = (op.get("requestBody", {}).get("content", {}).get("multipart/form-data", {})
                    .get("schema", {}).get("$ref", ""))
             body = components.get(ref.rsplit("/", 1)[-1], {})
             if body:
                 rows = "".join(
                     f"<tr><td><code>{e(name)}</code></td><td>{'yes' if name in body.get('required', []) else 'no'}"
-                    f"</td><td>{e(str(field.get('default', '')))}</td><td>{e(field.get('description', ''))}</td></tr>"
+                    f"</td><td>{e(str(field.get('default', '')))}</td><td>{_inline(field.get('description', ''))}</td></tr>"
                     for name, field in body.get("properties", {}).items())
                 parts.append("<h3>Multipart fields</h3><table><tr><th>field</th><th>required</th><th>default</th>"
                              f"<th>meaning</th></tr>{rows}</table>")
-            rows = "".join(f"<tr><td>{e(code)}</td><td>{e(r.get('description', ''))}</td></tr>"
-                           for code, r in op.get("responses", {}).items() if code != "422")
+            rows = "".join(f"<tr><td>{e(code)}</td><td>{_inline(r.get('description', ''))}</td></tr>"
+                           for code, r in op.get("responses", {}).items())
             parts.append(f"<h3>Responses</h3><table><tr><th>status</th><th>meaning</th></tr>{rows}</table>")
             example = ERROR_EXAMPLE["application/json"]["example"]
             parts.append(f"<h3>A refusal looks like</h3><pre>{e(json.dumps(example, indent=1))}</pre>")
     style = ("body{font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans','DejaVu Sans',sans-serif;"
              "max-width:60rem;margin:1.5rem auto;padding:0 1rem;color:#1d1d1f}code,pre{font-family:ui-monospace,"
-             "'DejaVu Sans Mono',monospace}pre{background:#f4f4f7;padding:.6rem;white-space:pre-wrap}table{border-collapse:"
-             "collapse}td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}")
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{e(doc["info"]["title"])}</title>'
+             "'DejaVu Sans Mono',monospace}pre{background:#f4f4f7;padding:.6rem;white-space:pre-wrap;overflow-wrap:anywhere}"
+             # a phone (390 px) reads it without sideways scrolling: long words and URLs break, tables fit
+             "h2 code,td{overflow-wrap:anywhere}table{border-collapse:collapse;width:100%}"
+             "td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}")
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width,initial-scale=1">'
+            f'<title>{e(doc["info"]["title"])}</title>'
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
