@@ -382,15 +382,6 @@ def port_message(host: str, port: int) -> str:
             "GRADIO_SERVER_PORT=N or `make run PORT=N`.")
 
 
-def launch_banner(host: str, port: int, share_url: str | None) -> str:
-    """What the server prints once it listens: where to open it, and how to share it with this app's own flag."""
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    lines = [f"* Running on http://{shown}:{port}"]
-    lines.append(f"* Public link: {share_url}" if share_url else
-                 "* For a temporary public link, start with --share (python app.py --share).")
-    return "\n".join(lines)
-
-
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
@@ -414,7 +405,7 @@ def main(argv: list[str] | None = None) -> None:
         if "port" not in str(err).lower():
             raise
         raise SystemExit(port_message(args.host, args.port)) from None
-    print(launch_banner(args.host, args.port, getattr(demo, "share_url", None)), flush=True)
+    print(texts.launch_banner(args.host, args.port, getattr(demo, "share_url", None)), flush=True)
     demo.block_thread()
 
 

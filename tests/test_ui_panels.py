@@ -99,3 +99,20 @@ def test_the_score_panel_shows_both_scores_large():
     text = _text(panels.score_html(3, 2, 5))
     assert re.search(r"You\s+3 / 5\s+Model\s+2 / 5", text)
     assert "font-size:2rem" in panels.score_html(0, 0, 0)
+
+
+def test_the_provenance_panel_says_absence_proves_nothing_once():
+    text = _text(panels.provenance_html(read_provenance(_png_with({}), "x.png").to_dict()))
+    assert text.count("proves nothing") + text.count("prove nothing") == 1
+
+
+def test_a_video_error_panel_shows_no_markdown_markers():
+    markup = panels.error_html("Could not analyse this video: <b>bad</b> **file**")
+    assert "&lt;b&gt;" in markup and "fdet-error" in markup
+    assert "**" not in panels.error_html("Could not analyse this video: it is damaged.")
+
+
+def test_at_phone_width_the_face_table_scrolls_with_a_hint():
+    markup = panels.face_table_html(_result(0.93, "fake", n=2), [])
+    assert "overflow-x:auto" in markup and panels.SCROLL_HINT in markup
+    assert "@media (max-width:" in markup and ".fdet-scroll-hint{display:block}" in markup

@@ -62,3 +62,35 @@ def test_result_markdown_adds_only_what_the_headline_does_not_say():
     assert texts.result_markdown(res) == "- 3 more small faces were not scored (the limit is 1 per image)."
     res.faces_skipped = 0
     assert texts.result_markdown(res) == ""
+
+
+def test_streamlit_says_where_the_result_is_kept_and_the_same_megabytes_as_its_uploader():
+    limits = Limits()  # 20 * 2**20 bytes: Streamlit's uploader says "20MB", so must the page (it said 21)
+    page = texts.streamlit_about(limits)
+    assert f"limited to {texts.megabytes(limits)} MB" in page and texts.megabytes(limits) == 20
+    assert "browser session" not in page and "server's memory" in page  # the truth: held on the server
+    about = texts.about_markdown(SimpleNamespace(threshold=0.5), 600, limits)
+    assert "uploads up to 20 MB" in about
+
+
+def test_the_model_caption_rounds_the_threshold():
+    caption = texts.model_caption({"name": "m", "version": "2", "threshold": 0.888242306921051,
+                                   "face_detector": "mtcnn"})
+    assert caption == "Model m 2, threshold 0.89, faces by mtcnn." and "0.8882" not in caption
+
+
+def test_about_words_verdicts_by_what_the_model_did_and_names_both_heatmap_colours(tmp_path):
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "loso.json").write_text('{"folds": {"diffusion": {"held_out_fakes_caught": 0.2}}}')
+    about = texts.about_markdown(SimpleNamespace(threshold=0.888, model_dir=tmp_path), 600)
+    assert "likely REAL" not in about and "NO SIGN FOUND" in about
+    assert "below 0.81: NO SIGN FOUND · 0.81–0.94: UNCERTAIN · 0.94 and above: likely FAKE" in about
+    assert "found no sign in 80 % of the fakes" in about  # 1 - 0.2, read from the model's files
+    assert "yellow to red" in about and "blue" in about and "HiResCAM and LayerCAM" in about
+    assert "found no sign in" not in texts.about_markdown(SimpleNamespace(threshold=0.5, model_dir=tmp_path / "x"), 600)
+
+
+def test_the_server_banner_names_the_apps_own_share_flag():
+    banner = texts.launch_banner("0.0.0.0", 7860, None)
+    assert "http://127.0.0.1:7860" in banner and "--share" in banner and "share=True" not in banner
+    assert "https://x.gradio.live" in texts.launch_banner("127.0.0.1", 7860, "https://x.gradio.live")

@@ -41,6 +41,15 @@ def worth_line(model_dir) -> str:
     return no_sign_worth(unseen_fakes_missed(model_dir))
 
 
+def launch_banner(host: str, port: int, share_url: str | None) -> str:
+    """What the server prints once it listens: where to open it, and how to share it with this app's own flag."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    lines = [f"* Running on http://{shown}:{port}"]
+    lines.append(f"* Public link: {share_url}" if share_url else
+                 "* For a temporary public link, start with --share (python app.py --share).")
+    return "\n".join(lines)
+
+
 def result_markdown(res: DetectionResult) -> str:
     """What the headline does not say: one bullet per note (conversions, frames used) and the faces
     left unscored; "" when there is nothing to add (the headline already says the verdict and the score)."""
