@@ -132,6 +132,24 @@ td.path{min-width:11rem;max-width:16rem}td.path .msg{display:block;margin-top:.3
 .bar>span{display:block;height:100%;border-radius:.2rem;background:#e63946}
 .prov{font-size:.85rem;min-width:9rem;max-width:16rem}.badge{border-radius:.3rem;padding:.05rem .4rem;font-weight:600}
 footer{margin-top:1rem;color:#666;font-size:.8rem}
+.partial{color:#b3261e}
+/* A phone (390 px): each file becomes a card of its cells, one under the other, so the page never
+   scrolls sideways; the sortable headers stay as a row of buttons above the cards. */
+@media (max-width:640px){
+body{margin:.75rem}
+table,thead,tbody,tr,td{display:block}
+thead tr{display:flex;flex-wrap:wrap;gap:.3rem;align-items:center;background:none}
+thead tr::before{content:"Sort by:";font-size:.85rem;color:#555}
+th{position:static;border:1px solid #d0d0d6;border-radius:.3rem;padding:.15rem .5rem}
+th:not([data-sort]){display:none}
+tbody tr{border-bottom:2px solid #c8c8d0;padding:.5rem 0}
+td{border:none;padding:.2rem 0}
+td.num{text-align:left}
+td.path,.prov{min-width:0;max-width:none}
+img.overlay,img.timeline{max-width:100%;height:auto}
+.faces{flex-direction:row;flex-wrap:wrap;width:auto}
+td:has(> .empty:only-child){display:none}
+}
 """
 
 # Click a header to sort by it; click again to reverse. Rows carry their sort keys in data-v.
@@ -174,7 +192,7 @@ def _e(value: Any) -> str:
 
 def _img(jpeg: bytes | None, alt: str, cls: str = "thumb") -> str:
     if not jpeg:
-        return '<span class="msg">&mdash;</span>'
+        return '<span class="msg empty">&mdash;</span>'
     data = base64.b64encode(jpeg).decode("ascii")
     return f'<img class="{cls}" alt="{_e(alt)}" src="data:image/jpeg;base64,{data}">'
 

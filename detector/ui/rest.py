@@ -189,6 +189,13 @@ def _inline(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
+def _field_need(name: str, field: dict[str, Any], body: dict[str, Any]) -> str:
+    if name in body.get("required", []):
+        return "required"
+    default = field.get("default")
+    return "optional" if default in (None, "") else f"optional, default <code>{html.escape(str(default))}</code>"
+
+
 def docs_page(doc: dict[str, Any], server: str) -> str:
     """The OpenAPI document as a plain HTML page: each operation, its fields and responses, and one curl
     example addressed to ``server`` (the base URL the reader used)."""
@@ -206,12 +213,12 @@ def docs_page(doc: dict[str, Any], server: str) -> str:
                    .get("schema", {}).get("$ref", ""))
             body = components.get(ref.rsplit("/", 1)[-1], {})
             if body:
-                rows = "".join(
-                    f"<tr><td><code>{e(name)}</code></td><td>{'yes' if name in body.get('required', []) else 'no'}"
-                    f"</td><td>{e(str(field.get('default', '')))}</td><td>{_inline(field.get('description', ''))}</td></tr>"
+                # A list, not a four-column table: it reads on a phone without squeezing the field names.
+                items = "".join(
+                    f"<li><code>{e(name)}</code> ({_field_need(name, field, body)}): "
+                    f"{_inline(field.get('description', ''))}</li>"
                     for name, field in body.get("properties", {}).items())
-                parts.append("<h3>Multipart fields</h3><table><tr><th>field</th><th>required</th><th>default</th>"
-                             f"<th>meaning</th></tr>{rows}</table>")
+                parts.append(f"<h3>Multipart fields</h3><ul>{items}</ul>")
             rows = "".join(f"<tr><td>{e(code)}</td><td>{_inline(r.get('description', ''))}</td></tr>"
                            for code, r in op.get("responses", {}).items())
             parts.append(f"<h3>Responses</h3><table><tr><th>status</th><th>meaning</th></tr>{rows}</table>")
@@ -221,7 +228,7 @@ def docs_page(doc: dict[str, Any], server: str) -> str:
              "max-width:60rem;margin:1.5rem auto;padding:0 1rem;color:#1d1d1f}code,pre{font-family:ui-monospace,"
              "'DejaVu Sans Mono',monospace}pre{background:#f4f4f7;padding:.6rem;white-space:pre-wrap;overflow-wrap:anywhere}"
              # a phone (390 px) reads it without sideways scrolling: long words and URLs break, tables fit
-             "h2 code,td{overflow-wrap:anywhere}table{border-collapse:collapse;width:100%}"
+             "h2 code,li{overflow-wrap:anywhere}td{overflow-wrap:break-word}table{border-collapse:collapse;width:100%}"
              "td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width,initial-scale=1">'
