@@ -382,7 +382,6 @@ def port_message(host: str, port: int) -> str:
             "GRADIO_SERVER_PORT=N or `make run PORT=N`.")
 
 
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     # Warnings and errors only: request-level logging could record what users upload.
