@@ -19,6 +19,8 @@ quiet_environment()  # before any command imports TensorFlow
 COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("detector.batch.scan", "score images and videos in files/folders; JSON lines, CSV or an HTML report"),
     "prepare": ("detector.training.prepare", "find and crop the faces of a labelled dataset once, for training"),
+    "reconstruct": ("detector.training.reconstructions", "cache autoencoder reconstructions of training reals (aligned fakes)"),
+    "train-ae": ("detector.training.own_ae", "train the latent-diffusion-shaped autoencoder used for aligned fakes"),
     "train": ("detector.training.train", "train, calibrate and save a model on a labelled dataset"),
     "export-lite": ("detector.training.export", "write model.tflite (fast CPU inference) for a model folder"),
     "evaluate": ("detector.evaluation.evaluate", "measure a model on a labelled dataset (AUC, calibration, per source)"),

@@ -170,7 +170,8 @@ def test_the_public_api_resolves_every_name():
 def test_python_m_detector_lists_every_command():
     from detector.__main__ import COMMANDS, available
 
-    assert list(COMMANDS) == ["scan", "prepare", "train", "export-lite", "evaluate", "loso", "card"]
+    assert list(COMMANDS) == ["scan", "prepare", "reconstruct", "train-ae", "train", "export-lite", "evaluate", "loso",
+                              "card"]
     assert available() == COMMANDS  # every module is there and has a main(argv)
     import importlib
 

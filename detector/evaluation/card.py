@@ -161,10 +161,12 @@ def compare_table(table: dict) -> str:
     extra = [f"mean, unseen, on {' + '.join(shared) or 'no shared fold'}"] if uneven else []
     rows = ["| recipe | " + " | ".join([f"AUC on unseen {s}" for s in sources] + ["mean, unseen"] + extra)
             + " | mean val AUC, trained sources |", "|---|" + "---|" * (len(sources) + 2 + len(extra))]
+
     def cell(fold: dict) -> str:
         runs = [v for v in fold.get("held_out_auc_runs") or [] if v is not None]
         spread = f" ({', '.join(_f(v) for v in runs)})" if len(runs) > 1 else ""
-        return _f(fold.get("held_out_auc")) + spread
+        recall = fold.get("recall_at_5pct_reals")
+        return _f(fold.get("held_out_auc")) + spread + (f"; caught {recall:.0%}" if recall is not None else "")
 
     for name, r in table.items():
         cells = [cell(r["folds"].get(s, {})) for s in sources] + [_f(r["mean_held_out_auc"])]

@@ -63,12 +63,27 @@ def decision_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict:
     }
 
 
+def recall_at_fpr(y: np.ndarray, p: np.ndarray, max_fpr: float = 0.05) -> float | None:
+    """Share of fakes caught at the lowest threshold that flags at most ``max_fpr`` of these reals.
+
+    A point on the ROC curve: what a user would get from a threshold set so that no more than 5 % of
+    such real photos are accused.  Fakes scoring exactly at the threshold are not counted as caught.
+    """
+    y, p = np.asarray(y), np.asarray(p)
+    reals, fakes = np.sort(p[y == 0]), p[y == 1]
+    if not len(reals) or not len(fakes):
+        return None
+    allowed = int(np.floor(max_fpr * len(reals)))  # reals that may score above the threshold
+    t = reals[len(reals) - allowed - 1]
+    return float((fakes > t).mean())
+
+
 def summary(y: np.ndarray, p: np.ndarray, threshold: float) -> dict:
     """All metrics for one set of scores."""
     y, p = np.asarray(y), np.asarray(p)
     out = {"n": int(len(y)), "n_fake": int(y.sum()), "n_real": int(len(y) - y.sum()),
            "auc": auc(y, p), "ap": float(average_precision_score(y, p)) if len(np.unique(y)) == 2 else None,
-           "eer": eer(y, p), "ece": ece(y, p)}
+           "eer": eer(y, p), "ece": ece(y, p), "recall_at_5pct_reals": recall_at_fpr(y, p, 0.05)}
     out.update(decision_metrics(y, p, threshold))
     return out
 

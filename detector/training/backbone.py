@@ -18,14 +18,9 @@ only handles Functional models whose layers are not nested models.
 
 from __future__ import annotations
 
-import collections
-import io
-import pickle
-import struct
 from pathlib import Path
 
 import keras
-import numpy as np
 
 # (expansion t, output channels c, repeats n, first stride s) -- torchvision's table.
 INVERTED_RESIDUAL_SETTING = [
@@ -85,84 +80,7 @@ def mobilenet_v2_features(x):
     return _conv_bn(x, 1280, 1, 1, "features_18")
 
 
-# ---------------------------------------------------------------- reading the torch file
-
-
-class _Storage:
-    """Placeholder for a torch storage whose bytes follow the pickles in a legacy file."""
-
-    def __init__(self, key: str, dtype: np.dtype, numel: int):
-        self.key, self.dtype, self.numel = key, dtype, numel
-        self.data: np.ndarray | None = None
-
-
-class _LazyTensor:
-    def __init__(self, storage: _Storage, offset: int, size: tuple, stride: tuple):
-        self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
-
-    def numpy(self) -> np.ndarray:
-        base = self.storage.data
-        itemsize = base.itemsize
-        return np.lib.stride_tricks.as_strided(
-            base[self.offset:], shape=self.size, strides=[s * itemsize for s in self.stride]
-        ).copy()
-
-
-_STORAGE_DTYPES = {"FloatStorage": np.float32, "LongStorage": np.int64, "IntStorage": np.int32,
-                   "DoubleStorage": np.float64, "HalfStorage": np.float16}
-
-
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
-                       backward_hooks=None, metadata=None):
-    return _LazyTensor(storage, storage_offset, size, stride)
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Only the globals a torch state_dict needs; everything else is refused."""
-
-    def __init__(self, file, storages: dict):
-        super().__init__(file, encoding="latin1")
-        self._storages = storages
-
-    def find_class(self, module, name):
-        if module == "collections" and name == "OrderedDict":
-            return collections.OrderedDict
-        if module == "torch._utils" and name == "_rebuild_tensor_v2":
-            return _rebuild_tensor_v2
-        if module == "torch" and name in _STORAGE_DTYPES:
-            return _STORAGE_DTYPES[name]
-        raise pickle.UnpicklingError(f"refusing to load global {module}.{name} from a weights file")
-
-    def persistent_load(self, pid):
-        kind, storage_type, key, _location, numel = pid[:5]
-        if kind != "storage":
-            raise pickle.UnpicklingError(f"unexpected persistent id {kind!r}")
-        if key not in self._storages:
-            self._storages[key] = _Storage(key, np.dtype(storage_type), int(numel))
-        return self._storages[key]
-
-
-def read_legacy_torch_state_dict(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a legacy-format (pre-1.6, non-zip) torch ``state_dict`` into numpy arrays."""
-    raw = Path(path).read_bytes()
-    f = io.BytesIO(raw)
-    storages: dict[str, _Storage] = {}
-    magic = _RestrictedUnpickler(f, storages).load()
-    if magic != 0x1950A86A20F9469CFC6C:
-        raise ValueError(f"{path} is not a legacy torch file (bad magic number)")
-    _RestrictedUnpickler(f, storages).load()  # protocol version
-    _RestrictedUnpickler(f, storages).load()  # sys info
-    state = _RestrictedUnpickler(f, storages).load()
-    keys = _RestrictedUnpickler(f, storages).load()
-    for key in keys:
-        st = storages[key]
-        (numel,) = struct.unpack("<q", f.read(8))
-        nbytes = numel * st.dtype.itemsize
-        buf = f.read(nbytes)
-        if len(buf) != nbytes:
-            raise ValueError(f"{path} is truncated")
-        st.data = np.frombuffer(buf, dtype=st.dtype)
-    return {k: v.numpy() for k, v in state.items() if isinstance(v, _LazyTensor)}
+from .torchfile import _RestrictedUnpickler, read_legacy_torch_state_dict  # noqa: E402,F401 - re-exported
 
 
 def imagenet_weights_path() -> Path:

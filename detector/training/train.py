@@ -60,8 +60,11 @@ FAMILIES = {
     "swap": ("DFDC", "LFWSWAP"),
     "composite": ("YONSEI",),
     "gan": ("CELEBA_STYLEGAN", "FFHQ_TPDNE"),
-    "diffusion": ("SDFD",),
+    "diffusion": ("SDFD", "PIXABAY_SD14"),
 }
+# Folds that are not one family: "generators" holds out every generator-made source (GAN and diffusion)
+# while reconstruction fakes stay in training -- can aligned fakes alone find generated images?
+FOLDS = {**FAMILIES, "generators": FAMILIES["gan"] + FAMILIES["diffusion"]}
 SBI_MODES = ("paper", "legacy", "off")
 
 
@@ -85,6 +88,8 @@ class TrainConfig:
     sbi: str = "paper"
     sbi_prob: float = 0.25  # legacy mode: share of fake slots filled with whole-face SBIs
     part_prob: float = 0.5  # paper mode: share of SBIs over one face part (sbi.PART_PROB)
+    recon: list[str] = field(default_factory=list)  # autoencoders whose cached reconstructions are fakes
+    recon_share: float = 0.25  # share of each batch's fakes that are reconstructions (when ``recon``)
     augment: bool = True
     keep_no_face: bool = False
     adv_eps: float = 0.0  # adversarial training budget, L-inf in 0..255 units (0 = off)
@@ -104,9 +109,9 @@ class TrainConfig:
     def excluded(self) -> set[str]:
         out = set(self.exclude_source)
         for fam in self.exclude_family:
-            if fam not in FAMILIES:
-                raise SystemExit(f"unknown family {fam!r}; choose from {', '.join(FAMILIES)}")
-            out |= set(FAMILIES[fam])
+            if fam not in FOLDS:
+                raise SystemExit(f"unknown family {fam!r}; choose from {', '.join(FOLDS)}")
+            out |= set(FOLDS[fam])
         return out
 
     @property
@@ -135,7 +140,7 @@ def views(native: np.ndarray, spec: ViewSpec, rng: np.random.Generator | None) -
 class Batches:
     """Infinite training batches ``(inputs dict, labels)`` from a :class:`Prepared` set."""
 
-    def __init__(self, data: Prepared, idx: np.ndarray, cfg: TrainConfig):
+    def __init__(self, data: Prepared, idx: np.ndarray, cfg: TrainConfig, recon: list | None = None):
         self.data, self.cfg, self.spec = data, cfg, cfg.spec
         self.rng = np.random.default_rng(cfg.seed)
         cells: dict[tuple, list[int]] = {}
@@ -147,6 +152,24 @@ class Batches:
         self.all_cells = list(self.cells.values())
         self.all_labels = [k[1] for k in self.cells]
         self.real_idx = np.array([i for i in idx if data.label[i] == 0])
+        # Reconstructions (detector.training.reconstructions) of the training reals among ``idx`` only:
+        # per autoencoder, source -> rows, so every source's reals are reconstructed equally often.
+        self.recon = []
+        self.last_recon_rows: list[int] = []  # the reals whose reconstructions the last batch holds
+        allowed = set(self.real_idx.tolist()) & set(np.where(data.split == "train")[0].tolist()) if recon else set()
+        for r in recon or []:
+            by_source: dict[str, list[int]] = {}
+            for row in r.rows:
+                if int(row) in allowed:
+                    by_source.setdefault(str(data.source[row]), []).append(int(row))
+            if by_source:
+                self.recon.append((r, [np.array(v) for _, v in sorted(by_source.items())]))
+
+    def _pick_recon(self, k: int) -> tuple[int, np.ndarray]:
+        """A training real with a cached reconstruction (autoencoders in turn), and that reconstruction."""
+        r, cells = self.recon[k % len(self.recon)]
+        row = self._pick(cells)
+        return row, r.crop(row)
 
     def _pick(self, cells: list[np.ndarray]) -> int:
         c = cells[int(self.rng.integers(len(cells)))]
@@ -167,19 +190,26 @@ class Batches:
         b, cfg = self.cfg.batch_size, self.cfg
         if cfg.sbi == "paper" and self.real_cells and self.fake_cells:
             n_real = b // 2
-            n_sbi = b // 4
-            reals = [self._pick(self.real_cells) for _ in range(n_real)]
+            n_recon = int(round(cfg.recon_share * (b - n_real))) if self.recon else 0
+            n_sbi = max(0, b // 4 - n_recon)  # reconstructions take SBI slots first; dataset fakes keep theirs
+            start = int(self.rng.integers(len(self.recon))) if self.recon else 0
+            recon = [self._pick_recon(start + k) for k in range(n_recon)]
+            self.last_recon_rows = [row for row, _ in recon]
+            reals = [row for row, _ in recon] + [self._pick(self.real_cells) for _ in range(n_real - n_recon)]
             out = [(self.data.crop(i), 0) for i in reals]
-            for i in reals[:n_sbi]:  # pairs: each SBI's real face is in the batch too
+            out += [(fake, 1) for _, fake in recon]  # pairs: each reconstruction's real is in the batch too
+            for i in reals[n_recon:n_recon + n_sbi]:  # pairs: each SBI's real face is in the batch too
                 part = str(self.rng.choice(parts.PARTS)) if self.rng.random() < cfg.part_prob else "face"
                 out.append((self._sbi(i, part), 1))
-            out += [(self.data.crop(self._pick(self.fake_cells)), 1) for _ in range(b - n_real - n_sbi)]
+            out += [(self.data.crop(self._pick(self.fake_cells)), 1) for _ in range(b - len(out))]
             return out
         out = []
         for _ in range(b):
             c = int(self.rng.integers(len(self.all_cells)))
             label = self.all_labels[c]
-            if label == 1 and cfg.sbi == "legacy" and self.rng.random() < cfg.sbi_prob and len(self.real_idx):
+            if label == 1 and self.recon and self.rng.random() < cfg.recon_share:
+                out.append((self._pick_recon(int(self.rng.integers(len(self.recon))))[1], 1))
+            elif label == 1 and cfg.sbi == "legacy" and self.rng.random() < cfg.sbi_prob and len(self.real_idx):
                 i = int(self.rng.choice(self.real_idx))
                 out.append((self._sbi(i, "face"), 1))
             else:
@@ -352,12 +382,12 @@ class Trainer:
 
 
 def fit(model, cfg: TrainConfig, data: Prepared, train_idx, val: EvalSet, included: set[str],
-        out: Path) -> tuple[float, int]:
+        out: Path, recon: list | None = None) -> tuple[float, int]:
     """The epoch loop: balanced batches, validation per source, best checkpoint, early stopping."""
     import keras
 
     trainer = Trainer(model, cfg, cfg.epochs * cfg.steps_per_epoch)
-    batches = background(iter(Batches(data, train_idx, cfg)))
+    batches = background(iter(Batches(data, train_idx, cfg, recon)))
     history: list[dict] = []
     best, best_epoch, wait = -1.0, -1, 0
     ckpt = out / "best.weights.h5"
@@ -393,6 +423,22 @@ def fit(model, cfg: TrainConfig, data: Prepared, train_idx, val: EvalSet, includ
                 break
     batches.close()  # stops the worker thread
     return best, best_epoch
+
+
+def load_recon(cfg: TrainConfig, data: Prepared, prepared: Path) -> list:
+    """The reconstruction caches ``cfg.recon`` names (an autoencoder's name or a cache folder)."""
+    from .reconstructions import Reconstructions, find_cache
+
+    out = []
+    for name in cfg.recon:
+        folder = find_cache(prepared, name)
+        r = Reconstructions(folder, data)
+        if not len(r):
+            raise SystemExit(f"{folder} has no usable reconstructions (python -m detector reconstruct)")
+        print(f"reconstruction fakes: {r.name} ({r.key}), {len(r)} training reals"
+              + (f", {r.stale} stale entries ignored" if r.stale else ""), flush=True)
+        out.append(r)
+    return out
 
 
 def init_weights(model, cfg: TrainConfig) -> None:
@@ -464,7 +510,7 @@ def train(cfg: TrainConfig) -> Path:
     ckpt = out / "best.weights.h5"
     best, best_epoch = float("nan"), -1
     if not cfg.finalize_only:
-        best, best_epoch = fit(model, cfg, data, train_idx, val, included, out)
+        best, best_epoch = fit(model, cfg, data, train_idx, val, included, out, load_recon(cfg, data, prepared))
     elif not ckpt.is_file():
         raise SystemExit(f"--finalize-only needs {ckpt}")
     elif (out / "history.csv").is_file():  # the stopped run's record says which epoch the checkpoint is
@@ -495,7 +541,7 @@ def train(cfg: TrainConfig) -> Path:
         ph = sigmoid(held.logits(logit_model))  # the temperature is folded into the logit layer now
         result["held_out"] = metrics.per_source(held.y, ph, list(held.source), threshold)
         for fam in cfg.exclude_family:
-            m = np.isin(held.source, FAMILIES[fam])
+            m = np.isin(held.source, FOLDS[fam])
             result.setdefault("held_out_family", {})[fam] = metrics.summary(held.y[m], ph[m], threshold)
     is_dual = len(model.inputs) == 2
     card = ModelConfig(
@@ -547,7 +593,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--adv-share", type=float, help=f"share of each batch replaced by adversarial examples (default {d.adv_share})")
     p.add_argument("--patience", type=int, help=f"early-stopping patience in epochs (default {d.patience})")
     p.add_argument("--exclude-source", action="append", help="leave this source out of training (repeatable)")
-    p.add_argument("--exclude-family", action="append", help=f"leave a family out of training: {', '.join(FAMILIES)} (repeatable)")
+    p.add_argument("--exclude-family", action="append", help=f"leave a family out of training: {', '.join(FOLDS)} (repeatable)")
+    p.add_argument("--recon", action="append", help="aligned reconstruction fakes from this autoencoder's cache "
+                   "(taef2, own, or a cache folder; repeatable; python -m detector reconstruct makes them)")
+    p.add_argument("--recon-share", type=float, help=f"share of each batch's fakes that are reconstructions (default {d.recon_share})")
     p.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
     p.add_argument("--finalize-only", action="store_const", const=True,
                    help="skip training; calibrate and save the checkpoint <out>/best.weights.h5 (after a stopped run)")
