@@ -222,3 +222,17 @@ time.sleep(0.3)
         done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1],
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_white_blob_is_not_a_subtle_edit_and_a_faint_one_is():
+    # The demo set once held a nose self-blended into an obvious white blob (issue 22): such draws are redrawn.
+    skin = np.full((64, 64, 3), (190, 140, 120), np.uint8)
+    blob = skin.copy()
+    blob[20:40, 20:40] = (250, 245, 240)
+    faint = skin.copy()
+    faint[20:40, 20:40] = (196, 145, 124)
+    grey = np.full((64, 64, 3), 120, np.uint8)
+    tinted = grey.copy()
+    tinted[20:40, 20:40] = (120, 150, 120)  # any colour cast on a grey photo gives it away
+    assert not game.subtle(game.blend_shift(skin, blob)) and not game.subtle(game.blend_shift(grey, tinted))
+    assert game.subtle(game.blend_shift(skin, faint)) and game.blend_shift(skin, skin) is None
