@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
+
+from detector.inference.results import score_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +37,8 @@ def test_page_renders_upload_controls_and_about_without_errors(page):
     assert not page.exception
     assert not page.error
     assert len(page.file_uploader) == 1
-    assert [o for o in page.radio[0].options] == ["Grad-CAM++", "Grad-CAM", "HiResCAM", "LayerCAM", "off"]
+    # HiResCAM and LayerCAM draw the same maps as Grad-CAM and Grad-CAM++ for this model: not offered
+    assert [o for o in page.radio[0].options] == ["Grad-CAM++", "Grad-CAM", "off"]
     assert page.slider[0].value == 0.5
     about = " ".join(m.value for m in page.sidebar.markdown)
     assert "not stored" in about and "Limits" in about
@@ -59,7 +63,10 @@ def test_uploaded_photo_shows_headline_provenance_face_table_overlay_and_json(pa
     assert ">#1<" in markup and markup.count('alt="face ') == len(result["faces"]) and "overflow-x:auto" in markup
     assert len(page.image) == 1
     assert result["cam_method"] == "gradcam++" and result["faces"][0]["heatmap"] is not None
-    assert f"P(fake) {result['p_fake']:.2f}" in markup
+    assert f"P(fake) {score_text(result['p_fake'])}" in markup and "How to read P(fake)" in markup
+    assert "likely REAL" not in markup and "fdet-scroll-hint" in markup  # the phone hint ships with the table
+    caption = " ".join(c.value for c in page.caption)
+    assert re.search(r"threshold \d\.\d\d,", caption)  # rounded, as everywhere else
 
 
 def test_heatmap_off_and_opacity_change_rerender_without_new_errors(page):
