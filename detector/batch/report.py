@@ -111,7 +111,7 @@ color:#1d1d1f;background:#fafafa}
 h1{font-size:1.4rem;margin:0 0 .3rem}
 .summary{margin:.2rem 0 .6rem;color:#333}.model{color:#555;font-size:.85rem;margin:.2rem 0}
 .legend{display:flex;flex-wrap:wrap;gap:.6rem 1.2rem;align-items:center;margin:.6rem 0 1rem;font-size:.85rem;color:#444}
-.legend img{height:34px;display:block}
+.legend img{width:300px;max-width:100%;height:auto;display:block}
 table{border-collapse:collapse;width:100%;background:#fff}
 th,td{border-bottom:1px solid #e3e3e3;padding:.4rem .5rem;text-align:left;vertical-align:top}
 th{background:#f0f0f3;position:sticky;top:0;z-index:1}
