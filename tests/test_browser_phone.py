@@ -144,3 +144,61 @@ def test_a_file_that_is_not_a_picture_leaves_no_broken_image(browser, url, tmp_p
         shot(page, "phone_390_not_a_picture")
     finally:
         page.close()
+
+
+def _wait_port(port: int, proc, seconds: float = 120) -> None:
+    import socket
+    import time
+
+    t = time.monotonic()
+    while time.monotonic() - t < seconds:
+        if proc.poll() is not None:
+            raise AssertionError(f"streamlit exited: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError("streamlit did not start")
+
+
+def test_the_streamlit_page_at_phone_width_scrolls_its_face_table_not_the_page(browser, tmp_path):
+    import subprocess
+    import sys
+
+    from servers import free_port
+
+    from detector.ui.pictures import group_photo
+
+    port = free_port()
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+                             "--server.headless", "true"], cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_port(port, proc)
+        photo = tmp_path / "group.jpg"
+        Image.fromarray(group_photo()).save(photo, quality=92)
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+        uploader = page.locator("[data-testid=stFileUploaderDropzoneInput]")
+        uploader.wait_for(state="attached", timeout=120_000)
+        uploader.set_input_files(str(photo))
+        page.locator(".fdet-faces table").wait_for(timeout=180_000)
+        page.wait_for_timeout(1500)
+        assert not page_scrolls_sideways(page), "the Streamlit page scrolls sideways at 390 px"
+        box = page.locator(".fdet-scroll")
+        geometry = box.evaluate("""e => ({overflow: getComputedStyle(e).overflowX, scroll: e.scrollWidth,
+                                          client: e.clientWidth, right: e.getBoundingClientRect().right})""")
+        assert geometry["right"] <= 390 + 1
+        if geometry["scroll"] > geometry["client"]:
+            assert geometry["overflow"] in ("auto", "scroll") and page.locator(".fdet-scroll-hint").is_visible()
+        shot(page, "streamlit_390")
+        box.scroll_into_view_if_needed()  # Streamlit scrolls inside its own container: a second shot of the table
+        page.wait_for_timeout(500)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "streamlit_390_table.png"))
+        page.close()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
