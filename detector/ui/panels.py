@@ -61,7 +61,7 @@ def _sentence(text: str) -> str:
 
 
 def face_counts(res: DetectionResult) -> str:
-    """ "1 uncertain, 2 likely real": the faces per verdict, most suspicious states first."""
+    """ "1 uncertain, 2 no sign found": the faces per verdict, most suspicious states first."""
     counts = {v: sum(f.verdict == v for f in res.faces) for v in ("fake", "uncertain", "real")}
     return ", ".join(f"{n} {verdict_words(v).lower()}" for v, n in counts.items() if n)
 
