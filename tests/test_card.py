@@ -33,7 +33,8 @@ def test_card_has_front_matter_and_every_measured_number(tmp_path):
     card.main(["--model", str(tmp_path), "--eval", str(tmp_path / "eval.json"), "--loso", str(tmp_path / "loso.json"),
                "--compare", str(tmp_path / "compare.json")])
     text = (tmp_path / "MODEL_CARD.md").read_text()
-    assert text.startswith("---\nlicense: mit") and "value: 0.9377" in text
+    assert text.startswith("---\nlicense: other\nlicense_name: research-use-weights") and "value: 0.9377" in text
+    assert "**Code: MIT.**" in text and "research and evaluation use only" in text
     for needle in ("1.2.3", "0.410", "1.700", "0.951", "0.041", "0.612", "`sbi_prob=0.25`", "best epoch 3",
                    "| no-sbi | 0.543 |", "| overall | 20 | 0.073 | 0.810 |",
                    "## Intended use", "## Out-of-scope use and misuse", "## Limitations", "## Ethical considerations"):
