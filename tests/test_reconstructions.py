@@ -457,3 +457,29 @@ def test_recall_at_five_percent_reals_is_the_share_of_fakes_above_the_95th_perce
     assert metrics.recall_at_fpr(y, np.r_[reals, fakes], 0.05) == pytest.approx(3 / 5)
     assert metrics.recall_at_fpr(np.zeros(3), np.zeros(3)) is None
     assert metrics.summary(y, np.r_[reals, fakes], 0.5)["recall_at_5pct_reals"] == pytest.approx(3 / 5)
+
+
+class IdentityRecon:
+    """A 'reconstruction' that is the real crop itself: any difference in the batch comes from augmentation."""
+
+    def __init__(self, data, rows):
+        self.data, self.rows = data, np.array(rows)
+
+    def crop(self, row):
+        return self.data.crop(int(row))
+
+
+def test_a_real_and_its_reconstruction_get_the_same_augmentation(tmp_path):
+    data = make_prepared(tmp_path / "prep", n_per_cell=4, side=32)
+    train_idx = np.where(data.split == "train")[0]
+    reals = np.where((data.split == "train") & (data.label == 0))[0]
+    cfg = train.TrainConfig(batch_size=16, sbi="paper", augment=True, input_size=16, patch=8, recon_share=0.5)
+    gen = train.Batches(data, train_idx, cfg, [IdentityRecon(data, reals)])
+    inputs, y = next(iter(gen))
+    n_real, n_recon = 8, 4
+    for k in range(n_recon):  # same crop, same augmentation, same patch positions: identical views
+        np.testing.assert_array_equal(inputs["image"][k], inputs["image"][n_real + k])
+        np.testing.assert_array_equal(inputs["patches"][k], inputs["patches"][n_real + k])
+    assert y[:n_real].sum() == 0 and y[n_real:n_real + n_recon].min() == 1
+    # the other reals are augmented on their own: not all equal to the first pair
+    assert any(not np.array_equal(inputs["image"][k], inputs["image"][0]) for k in range(n_recon, n_real))

@@ -156,6 +156,7 @@ class Batches:
         # per autoencoder, source -> rows, so every source's reals are reconstructed equally often.
         self.recon = []
         self.last_recon_rows: list[int] = []  # the reals whose reconstructions the last batch holds
+        self.pair_seeds: dict[int, int] = {}  # batch position -> augmentation seed (a real and its reconstruction share one)
         allowed = set(self.real_idx.tolist()) & set(np.where(data.split == "train")[0].tolist()) if recon else set()
         for r in recon or []:
             by_source: dict[str, list[int]] = {}
@@ -180,10 +181,12 @@ class Batches:
         fake, _ = sbi.self_blend(native, self.data.rows[i]["landmarks"], self.rng, part)
         return fake
 
-    def _finish(self, native: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _finish(self, native: np.ndarray, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Augment and cut the views; items given one ``seed`` get the very same augmentation and patches."""
+        rng = self.rng if seed is None else np.random.default_rng(seed)
         if self.cfg.augment:
-            native = augment.augment(native, self.rng, native=True)
-        return views(native, self.spec, self.rng)
+            native = augment.augment(native, rng, native=True)
+        return views(native, self.spec, rng)
 
     def samples(self) -> list[tuple[np.ndarray, int]]:
         """One batch of (native crop, label) before augmentation."""
@@ -195,6 +198,10 @@ class Batches:
             start = int(self.rng.integers(len(self.recon))) if self.recon else 0
             recon = [self._pick_recon(start + k) for k in range(n_recon)]
             self.last_recon_rows = [row for row, _ in recon]
+            # A real and its reconstruction share one augmentation (flip, shrink, blur, JPEG quality, patch
+            # positions), so the only difference left between them is the decoder's trace.
+            pair = self.rng.integers(0, 2**31, n_recon).tolist()
+            self.pair_seeds = {**dict(enumerate(pair)), **{n_real + k: s for k, s in enumerate(pair)}}
             reals = [row for row, _ in recon] + [self._pick(self.real_cells) for _ in range(n_real - n_recon)]
             out = [(self.data.crop(i), 0) for i in reals]
             out += [(fake, 1) for _, fake in recon]  # pairs: each reconstruction's real is in the batch too
@@ -219,8 +226,10 @@ class Batches:
 
     def __iter__(self):
         while True:
+            self.pair_seeds = {}
             batch = self.samples()
-            imgs, pts = zip(*(self._finish(n) for n, _ in batch))
+            seeds = [self.pair_seeds.get(k) for k in range(len(batch))]
+            imgs, pts = zip(*(self._finish(n, seed) for (n, _), seed in zip(batch, seeds)))
             y = np.array([lab for _, lab in batch], np.float32)[:, None]
             yield {"image": np.stack(imgs).astype(np.float32), "patches": np.stack(pts).astype(np.float32)}, y
 
