@@ -483,3 +483,21 @@ def test_a_real_and_its_reconstruction_get_the_same_augmentation(tmp_path):
     assert y[:n_real].sum() == 0 and y[n_real:n_real + n_recon].min() == 1
     # the other reals are augmented on their own: not all equal to the first pair
     assert any(not np.array_equal(inputs["image"][k], inputs["image"][0]) for k in range(n_recon, n_real))
+
+
+def test_the_own_autoencoder_trains_checkpoints_resumes_and_refuses_tampered_weights(tmp_path):
+    make_prepared(tmp_path / "prep", n_per_cell=2, side=24)
+    out = tmp_path / "ae"
+    meta = own_ae.train_ae(tmp_path / "prep", out, steps=2, batch=2, patch=16, width=8, save_every=1)
+    assert meta["steps"] == 2 and len(meta["history"]) == 2 and meta["train_rows"] == 4  # training reals only
+    meta = own_ae.train_ae(tmp_path / "prep", out, steps=1, batch=2, patch=16, width=8, save_every=1)
+    assert meta["steps"] == 3  # continued from the checkpoint
+    ae = own_ae.load_own(out)
+    assert ae.key == "own-" + meta["sha256"][:12] == reconstructions.current_key("own", str(out))
+    assert tae.reconstruct_batch(ae, np.zeros((1, 24, 24, 3), np.uint8)).shape == (1, 24, 24, 3)
+    weights = out / "autoencoder.weights.h5"
+    raw = bytearray(weights.read_bytes())
+    raw[-1] ^= 0xFF  # one byte changed
+    weights.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="sha256"):
+        own_ae.load_own(out)
