@@ -175,7 +175,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the per-source choice")
     a = p.parse_args(argv)
     data = Prepared(a.prepared)
-    ae = load_autoencoder(a.autoencoder, a.weights)
+    try:
+        ae = load_autoencoder(a.autoencoder, a.weights)
+    except FileNotFoundError as exc:  # one sentence, not a traceback
+        raise SystemExit(str(exc)) from None
     rows = eligible_rows(data, a.per_source, a.seed)
     out = build(data, ae, rows, cache_dir(a.prepared, ae.key), a.batch)
     print(json.dumps({"autoencoder": ae.name, "key": ae.key, "folder": str(out), "rows": int(len(rows))}))
