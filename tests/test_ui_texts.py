@@ -85,7 +85,7 @@ def test_about_words_verdicts_by_what_the_model_did_and_names_both_heatmap_colou
     about = texts.about_markdown(SimpleNamespace(threshold=0.888, model_dir=tmp_path), 600)
     assert "likely REAL" not in about and "NO SIGN FOUND" in about
     assert "below 0.81: NO SIGN FOUND · 0.81–0.94: UNCERTAIN · 0.94 and above: likely FAKE" in about
-    assert "found no sign in 80 % of the fakes" in about  # 1 - 0.2, read from the model's files
+    assert "found no sign in 80 % of those fakes" in about  # 1 - 0.2, read from the model's files
     assert "yellow to red" in about and "blue" in about and "HiResCAM and LayerCAM" in about
     assert "found no sign in" not in texts.about_markdown(SimpleNamespace(threshold=0.5, model_dir=tmp_path / "x"), 600)
 

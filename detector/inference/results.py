@@ -97,8 +97,8 @@ def no_sign_worth(missed: float | None) -> str:
     missed (:func:`detector.inference.unseen.unseen_fakes_missed`); "" when the model has no such figure."""
     if missed is None:
         return ""
-    return (f"What {VERDICT_WORDS['real']} is worth: on faces from a diffusion generator it never saw in training, "
-            f"the model found no sign in {percent_text(missed)} of the fakes.")
+    return (f"What {VERDICT_WORDS['real']} is worth: trained the same way but without any diffusion-made faces, "
+            f"the model found no sign in {percent_text(missed)} of those fakes.")
 
 
 def verdict_of(p_fake: float, threshold: float, face_found: bool = True, band: float = UNSURE_LOGIT) -> str:

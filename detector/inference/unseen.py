@@ -13,9 +13,10 @@ from pathlib import Path
 
 LOSO_FILE = Path("eval") / "loso.json"
 UNSEEN_FOLD = "diffusion"
-# Preferred when present: the share caught at the threshold that flags 5 % of real faces (a newer
-# evaluation writes it); otherwise the share caught at the model's own threshold.
-CAUGHT_KEYS = ("recall_at_5pct_reals", "held_out_fakes_caught")
+# The share caught at the fold model's own calibrated threshold: the threshold the verdict uses, so
+# "no sign found" is worth what this says.  (``recall_at_5pct_reals`` -- caught at a threshold set on the
+# unseen family's own reals -- answers another question and is only the fallback.)
+CAUGHT_KEYS = ("held_out_fakes_caught", "recall_at_5pct_reals")
 
 
 def unseen_fakes_missed(model_dir: str | Path | None) -> float | None:
