@@ -42,15 +42,17 @@ def run(data: str, prepared: str, model: str, source: str, split: str = "val") -
             origin[str((Path(data) / r["path"]).resolve())] = subset_of(r.get("origin", ""))
     d = Prepared(prepared)
     idx = [i for i, r in enumerate(d.rows) if r["source"] == source and r["split"] == split and r["face_found"]]
-    subsets = np.array([origin.get(str(Path(d.rows[i]["path"]).resolve()), "?") for i in idx])
     y = d.label[idx]
+    # fake and real folders may share a name (PIXABAY_SD14: "man" prompts and the Pixabay "man" photos)
+    subsets = np.array([("fake/" if lab else "real/") + origin.get(str(Path(d.rows[i]["path"]).resolve()), "?")
+                        for i, lab in zip(idx, y)])
     keras_model, cfg = load_bundle(model)
     p = score_natives(Classifier.from_keras(keras_model, layout_for(cfg)), spec_of(cfg), Crops(d, idx))
     out = {"source": source, "split": split, "model": model, "version": cfg.version, "threshold": cfg.threshold,
            "subsets": {}, "pairs": {}}
     for s in sorted(set(subsets.tolist())):
         m = subsets == s
-        out["subsets"][s] = {"label": "fake" if y[m].mean() > 0.5 else "real", "n": int(m.sum()),
+        out["subsets"][s] = {"label": s.split("/", 1)[0], "n": int(m.sum()),
                              "mean_p_fake": round(float(p[m].mean()), 4),
                              "flagged_at_threshold": round(float((p[m] >= cfg.threshold).mean()), 4)}
     fakes = [s for s, v in out["subsets"].items() if v["label"] == "fake"]
