@@ -12,12 +12,13 @@ written to the training cache (training uses training reals only).  Prints JSON 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from bench.common import emit
 
 
 def validation_reals(data, per_source: int, seed: int = 0) -> np.ndarray:
@@ -84,12 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (Path(a.prepared) / "index.csv").is_file():
         print(f"{a.prepared} is not a prepared crop folder (python -m detector prepare)", file=sys.stderr)
         return 2
-    doc = run(a.prepared, a.model, a.autoencoders.split(","), a.per_source)
-    text = json.dumps(doc, indent=2)
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(text + "\n")
-    print(text)
+    emit(run(a.prepared, a.model, a.autoencoders.split(","), a.per_source), a.out)
     return 0
 
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from bench.common import emit
 
 
 def subset_of(origin: str) -> str:
@@ -78,11 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (Path(a.data) / "manifest.csv").is_file():
         print(f"{a.data} has no manifest.csv", file=sys.stderr)
         return 2
-    text = json.dumps(run(a.data, a.prepared, a.model, a.source, a.split), indent=2)
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(text + "\n")
-    print(text)
+    emit(run(a.data, a.prepared, a.model, a.source, a.split), a.out)
     return 0
 
 

@@ -21,27 +21,20 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from servers import free_port, serve
+from servers import CHROMIUM, chromium, serve, streamlit_server
 
 import app
 from detector.inference.results import unsure_range
 from detector.ui.pictures import group_photo
 
-CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 WRITE_DOCS = os.environ.get("FDET_WRITE_SCREENSHOTS") == "1"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian chromium (/usr/bin/chromium) is not installed")]
@@ -68,13 +61,8 @@ def shot(page, shots: Path, name: str, docs_name: str | None = None, **kwargs) -
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture(scope="module")
@@ -249,30 +237,12 @@ def test_the_rest_docs_page_renders_offline(browser, url, shots):
 # --------------------------------------------------------------------- Streamlit, as started by a user
 
 
-def _wait_port(port: int, proc: subprocess.Popen, seconds: float = 120) -> None:
-    t = time.monotonic()
-    while time.monotonic() - t < seconds:
-        if proc.poll() is not None:
-            raise AssertionError(f"streamlit exited: {proc.stdout.read() if proc.stdout else ''}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError("streamlit did not start")
-
-
 def test_streamlit_page_on_loopback_without_deploy_button_and_with_its_table_whole(browser, tmp_path, shots):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-                             "--server.headless", "true"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        _wait_port(port, proc)
+    with streamlit_server(ROOT) as st:
         photo = tmp_path / "group.jpg"
         Image.fromarray(group_photo()).save(photo, quality=92)
         pg = browser.new_page(viewport={"width": 1280, "height": 1900})
-        pg.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+        pg.goto(st.url, wait_until="domcontentloaded")
         uploader = pg.locator("[data-testid=stFileUploaderDropzoneInput]")
         uploader.wait_for(state="attached", timeout=120_000)
         assert pg.locator("[data-testid=stAppDeployButton]").count() == 0
@@ -289,11 +259,8 @@ def test_streamlit_page_on_loopback_without_deploy_button_and_with_its_table_who
         pg.wait_for_timeout(1000)
         shot(pg, shots, "streamlit")
         pg.close()
-    finally:
-        proc.terminate()
-        log = proc.communicate(timeout=30)[0]
-    assert f"127.0.0.1:{port}" in log and "0.0.0.0" not in log  # listens on loopback only
-    assert "Inotify" not in log and "Traceback" not in log
+    assert f"127.0.0.1:{st.port}" in st.log and "0.0.0.0" not in st.log  # listens on loopback only
+    assert "Inotify" not in st.log and "Traceback" not in st.log
 
 
 # --------------------------------------------------------------------- the scan's HTML report

@@ -18,11 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from servers import serve
+from servers import CHROMIUM, chromium, serve, streamlit_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
 SHOTS = Path(os.environ.get("FDET_SCREENSHOT_DIR", "/tmp/shots"))
 
 pytestmark = [pytest.mark.slow,
@@ -31,13 +28,8 @@ pytestmark = [pytest.mark.slow,
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture(scope="module")
@@ -146,41 +138,15 @@ def test_a_file_that_is_not_a_picture_leaves_no_broken_image(browser, url, tmp_p
         page.close()
 
 
-def _wait_port(port: int, proc, seconds: float = 120) -> None:
-    import socket
-    import time
-
-    t = time.monotonic()
-    while time.monotonic() - t < seconds:
-        if proc.poll() is not None:
-            raise AssertionError(f"streamlit exited: {proc.stdout.read() if proc.stdout else ''}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError("streamlit did not start")
-
-
 def test_the_streamlit_page_at_phone_width_scrolls_its_face_table_not_the_page(browser, tmp_path):
-    import subprocess
-    import sys
-
-    from servers import free_port
 
     from detector.ui.pictures import group_photo
 
-    port = free_port()
-    root = Path(__file__).resolve().parent.parent
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-                             "--server.headless", "true"], cwd=root, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        _wait_port(port, proc)
+    with streamlit_server(Path(__file__).resolve().parent.parent) as st:
         photo = tmp_path / "group.jpg"
         Image.fromarray(group_photo()).save(photo, quality=92)
         page = browser.new_page(viewport={"width": 390, "height": 844})
-        page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+        page.goto(st.url, wait_until="domcontentloaded")
         uploader = page.locator("[data-testid=stFileUploaderDropzoneInput]")
         uploader.wait_for(state="attached", timeout=120_000)
         uploader.set_input_files(str(photo))
@@ -199,6 +165,3 @@ def test_the_streamlit_page_at_phone_width_scrolls_its_face_table_not_the_page(b
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "streamlit_390_table.png"))
         page.close()
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
