@@ -312,3 +312,25 @@ def test_the_attack_bench_prints_the_attack_table_as_json(trained, tiny_dataset,
         assert "overall" in r["attack"]
     assert "| clean |" in printed.err  # the Markdown table on stderr
     assert bench_attacks.main(["--data", str(tmp_path / "missing")]) == 1
+
+
+def test_a_tiny_training_run_with_reconstruction_fakes(tiny_dataset, tmp_path, trained):
+    """Reconstructions cached by an (untrained, tiny) autoencoder of the latent-diffusion shape feed a real run."""
+    from detector.training import own_ae, reconstructions
+    from detector.training.prepare import Prepared
+
+    prep = trained / "prep"
+    data = Prepared(prep)
+    ae = own_ae.OwnAutoencoder(own_ae.build_encoder(8), own_ae.build_decoder(8), "own", "own-tinytest")
+    rows = reconstructions.eligible_rows(data)
+    cache = reconstructions.build(data, ae, rows, reconstructions.cache_dir(prep, ae.key))
+    out = tmp_path / "recon"
+    cfg = train.parse_args(["--data", str(tiny_dataset), "--out", str(out), "--prepared", str(prep),
+                            "--architecture", "dual_small", "--input-size", "32", "--patch", "16", "--epochs", "1",
+                            "--steps-per-epoch", "2", "--batch-size", "8", "--sbi", "paper", "--keep-no-face",
+                            "--recon", str(cache), "--recon-share", "0.5", "--no-lite"])
+    train.train(cfg)
+    _, card = load_bundle(out)
+    assert card.training["recon"] == [str(cache)] and card.training["recon_share"] == 0.5
+    loaded = train.load_recon(cfg, data, prep)
+    assert len(loaded) == 1 and set(loaded[0].rows) == set(rows.tolist())
