@@ -126,7 +126,8 @@ def test_ray_records_equal_the_local_engines_and_bad_files_do_not_stop_the_job(f
         assert rec["label"] is None and rec["error"] and "Traceback" not in rec["error"]
     video = got[str(media / "sub" / VIDEO)]
     assert video["kind"] == "video" and video["error"] is None and len(video["frames"]) == 3  # videos run on Ray too
-    assert code == (1 if any(r["label"] == "fake" for r in got.values()) else 0)
+    fake, unreadable = any(r["label"] == "fake" for r in got.values()), any(r["error"] for r in got.values())
+    assert code == (scan.EXIT_FAKE_FOUND if fake else scan.EXIT_UNREADABLE if unreadable else scan.EXIT_CLEAN)
     assert by_path(written) == got  # the output folder holds exactly what stdout showed
     assert "2 actors" in stderr and "6 files" in stderr
 
@@ -158,12 +159,13 @@ def test_parquet_output_holds_one_row_per_file_with_the_json_record(ray_session,
     assert tuple(table.column_names) == ray_engine.COLUMNS
     rows = {r["path"]: r for r in table.to_pylist()}
     assert len(rows) == table.num_rows == len(local_records) + 1
-    assert "No such file" in rows[str(tmp_path / "missing.jpg")]["error"]
+    assert "does not exist" in rows[str(tmp_path / "missing.jpg")]["error"]  # the scan says so in words
     for path, want in local_records.items():
         row = rows[path]
         assert_same_record(json.loads(row["record"]), want, Path(path).name)
         assert (row["label"], row["error"], row["n_faces"]) == (want["label"], want["error"], want["n_faces"])
-    assert code == (1 if any(r["label"] == "fake" for r in rows.values()) else 0)
+    fake, unreadable = any(r["label"] == "fake" for r in rows.values()), any(r["error"] for r in rows.values())
+    assert code == (scan.EXIT_FAKE_FOUND if fake else scan.EXIT_UNREADABLE if unreadable else scan.EXIT_CLEAN)
 
 
 # ---------------------------------------------------------------------------- around Ray

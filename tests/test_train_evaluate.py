@@ -57,9 +57,11 @@ def test_training_writes_a_calibrated_model_with_its_card(trained):
 
 
 def test_config_file_and_flags_merge(tmp_path):
-    (tmp_path / "c.json").write_text(json.dumps({"data": "d", "epochs": 7, "sbi_prob": 0.1}))
+    data = tmp_path / "d"
+    data.mkdir()  # --data must exist
+    (tmp_path / "c.json").write_text(json.dumps({"data": str(data), "epochs": 7, "sbi_prob": 0.1}))
     cfg = train.parse_args(["--config", str(tmp_path / "c.json"), "--epochs", "3"])
-    assert (cfg.data, cfg.epochs, cfg.sbi_prob) == ("d", 3, 0.1)
+    assert (cfg.data, cfg.epochs, cfg.sbi_prob) == (str(data), 3, 0.1)
 
 
 class StubData:

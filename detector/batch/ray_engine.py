@@ -295,7 +295,7 @@ def _score(paths: list[str], opts: RayOptions, result: RunResult, output: _Outpu
         before = set(output.dir.glob("*.parquet"))
         ds.write_parquet(str(output.dir))
         for f in sorted(set(output.dir.glob("*.parquet")) - before):
-            table = pq.read_table(f, columns=["path", "kind", "label", "error", "n_faces", "crops"])
+            table = pq.read_table(f, columns=["path", "kind", "label", "verdict", "error", "n_faces", "crops"])
             result.add(table)
             produced.update(table.column("path").to_pylist())
         return produced

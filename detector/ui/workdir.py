@@ -22,6 +22,8 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..config import env_str
+
 try:
     import fcntl
 except ImportError:  # Windows: no flock; the pid alone tells dead from alive there
@@ -68,7 +70,7 @@ def hold_gradio_cache(w: WorkDir) -> None:
     uploads.  It reads ``GRADIO_TEMP_DIR`` when a Blocks and its server are created, so this is set
     before ``w``'s app is built.  A value the operator chose is left alone."""
     global _cache_set_here
-    current = os.environ.get(_CACHE_ENV)
+    current = env_str(_CACHE_ENV)
     if current is None or current == _cache_set_here:
         _cache_set_here = str(w.path / "gradio")
         os.environ[_CACHE_ENV] = _cache_set_here
