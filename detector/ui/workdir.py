@@ -140,22 +140,26 @@ def remove_stale(root: str | Path | None = None) -> list[Path]:
 
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """SIGTERM is turned into the same KeyboardInterrupt as Ctrl-C, so that a server stopped either way
-    closes (Gradio then deletes its cached uploads) and this process's folders are removed on the way out."""
+    """SIGTERM and SIGINT both become a KeyboardInterrupt, so that a server stopped either way closes (Gradio
+    then deletes its cached uploads) and this process's folders are removed on the way out."""
 
     def interrupt(signum, frame):
         remove_all()  # first: whatever happens next, no upload stays on disk
         raise KeyboardInterrupt(f"signal {signum}")
 
+    # SIGINT too: a process started from a script or a background job inherits SIGINT *ignored*, and Python
+    # then installs no Ctrl-C handler of its own -- an "interrupt" would leave the server (and uploads) running.
+    previous: dict = {}
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, interrupt)
     except ValueError:  # not the main thread: leave signals to the caller
-        previous = None
+        pass
     try:
         yield
     except KeyboardInterrupt:
         pass  # the ordinary way to stop a server: no traceback
     finally:
         remove_all()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
