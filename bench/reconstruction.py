@@ -21,21 +21,15 @@ import numpy as np
 from bench.common import emit
 
 
-def validation_reals(data, per_source: int, seed: int = 0) -> np.ndarray:
-    idx = np.where((data.split == "val") & (data.label == 0) & data.face_found)[0]
-    rng = np.random.default_rng(seed)
-    keep = [rng.permutation(idx[data.source[idx] == s])[:per_source] for s in sorted(set(data.source[idx].tolist()))]
-    return np.sort(np.concatenate(keep)) if keep else idx
-
-
 def run(prepared: str, model: str, autoencoders: list[str], per_source: int) -> dict:
     from detector.evaluation import metrics
+    from detector.evaluation.scoring import score_natives
     from detector.training.prepare import Prepared
-    from detector.training.reconstructions import load_autoencoder
+    from detector.training.reconstructions import load_autoencoder, reals_per_source
     from detector.training.tae import psnr, reconstruct_batch
 
     data = Prepared(prepared)
-    rows = validation_reals(data, per_source)
+    rows = reals_per_source(data, "val", per_source)
     reals = [data.crop(int(i)) for i in rows]
     sources = data.source[rows]
     classifier = spec = None
@@ -49,8 +43,6 @@ def run(prepared: str, model: str, autoencoders: list[str], per_source: int) -> 
     out = {"prepared": prepared, "model": model or None, "validation_reals": int(len(rows)), "autoencoders": {}}
     p_real = None
     if classifier is not None:
-        from detector.evaluation.scoring import score_natives
-
         p_real = score_natives(classifier, spec, reals, desc="reals")
     for name in autoencoders:
         t0 = time.time()
@@ -61,8 +53,6 @@ def run(prepared: str, model: str, autoencoders: list[str], per_source: int) -> 
                  "psnr_p10": round(float(np.percentile(q, 10)), 2), "psnr_p90": round(float(np.percentile(q, 90)), 2),
                  "psnr_by_source": {s: round(float(np.median(q[sources == s])), 2) for s in sorted(set(sources))}}
         if p_real is not None:
-            from detector.evaluation.scoring import score_natives
-
             p_rec = score_natives(classifier, spec, recon, desc=name)
             y = np.r_[np.zeros(len(p_real)), np.ones(len(p_rec))]
             p = np.r_[p_real, p_rec]

@@ -107,7 +107,12 @@ def load_own(folder: str | Path = DEFAULT_DIR) -> OwnAutoencoder:
     enc, dec = build_encoder(meta["width"], meta["latent"]), build_decoder(meta["width"], meta["latent"])
     ae = keras.Model(enc.input, dec(enc.output), name="own_autoencoder")
     ae.load_weights(weights)
-    return OwnAutoencoder(enc, dec, "own", "own-" + digest[:12])
+    return OwnAutoencoder(enc, dec, "own", weights_key(digest))
+
+
+def weights_key(sha256: str) -> str:
+    """The reconstruction-cache key of this autoencoder's weights (their SHA-256, as autoencoder.json records it)."""
+    return "own-" + sha256[:12]
 
 
 def _patches(data: Prepared, rows: np.ndarray, n: int, size: int, rng: np.random.Generator) -> np.ndarray:

@@ -46,7 +46,12 @@ def cache_dir(prepared_dir: str | Path, ae_key: str) -> Path:
 
 def eligible_rows(data: Prepared, per_source: int = 0, seed: int = 0) -> np.ndarray:
     """Training reals with a face, at most ``per_source`` of each source (a seeded random choice; 0 = all)."""
-    idx = np.where((data.split == "train") & (data.label == 0) & data.face_found)[0]
+    return reals_per_source(data, "train", per_source, seed)
+
+
+def reals_per_source(data: Prepared, split: str, per_source: int = 0, seed: int = 0) -> np.ndarray:
+    """Reals of ``split`` with a face, at most ``per_source`` of each source (a seeded random choice; 0 = all)."""
+    idx = np.where((data.split == split) & (data.label == 0) & data.face_found)[0]
     if not per_source:
         return idx
     rng = np.random.default_rng(seed)
@@ -123,16 +128,15 @@ class Reconstructions:
 def current_key(name: str, weights: str = "") -> str:
     """The cache key of autoencoder ``name``'s current weights, without building the network."""
     if name == "taef2":
-        from .tae import DEFAULT_DIR, sha256
+        from .tae import DEFAULT_DIR, sha256, weights_key
 
         folder = Path(weights or DEFAULT_DIR)
-        both = sha256(folder / "taef2_encoder.pth") + sha256(folder / "taef2_decoder.pth")
-        return "taef2-" + hashlib.sha256(both.encode()).hexdigest()[:12]
+        return weights_key(sha256(folder / "taef2_encoder.pth"), sha256(folder / "taef2_decoder.pth"))
     if name == "own":
         from .own_ae import DEFAULT_DIR as OWN_DIR
+        from .own_ae import weights_key
 
-        meta = json.loads((Path(weights or OWN_DIR) / "autoencoder.json").read_text())
-        return "own-" + meta["sha256"][:12]
+        return weights_key(json.loads((Path(weights or OWN_DIR) / "autoencoder.json").read_text())["sha256"])
     raise SystemExit(f"unknown autoencoder {name!r}; choose from {', '.join(AUTOENCODERS)}")
 
 

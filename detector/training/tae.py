@@ -221,8 +221,12 @@ def load_taef2(folder: str | Path = DEFAULT_DIR, check_hash: bool = True) -> Tin
     dec = build_decoder(parts["decoder"][0], "taef2_decoder")
     if enc.output_shape[-1] != dec.input_shape[-1]:
         raise WeightsError(f"encoder gives {enc.output_shape[-1]} latent channels, decoder takes {dec.input_shape[-1]}")
-    key = "taef2-" + hashlib.sha256((parts["encoder"][1] + parts["decoder"][1]).encode()).hexdigest()[:12]
-    return TinyAutoencoder(enc, dec, "taef2", key)
+    return TinyAutoencoder(enc, dec, "taef2", weights_key(parts["encoder"][1], parts["decoder"][1]))
+
+
+def weights_key(encoder_sha256: str, decoder_sha256: str) -> str:
+    """The reconstruction-cache key of TAEF2 weights: names both files' bytes."""
+    return "taef2-" + hashlib.sha256((encoder_sha256 + decoder_sha256).encode()).hexdigest()[:12]
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -191,6 +191,7 @@ class Batches:
     def samples(self) -> list[tuple[np.ndarray, int]]:
         """One batch of (native crop, label) before augmentation."""
         b, cfg = self.cfg.batch_size, self.cfg
+        self.pair_seeds = {}
         if cfg.sbi == "paper" and self.real_cells and self.fake_cells:
             n_real = b // 2
             n_recon = int(round(cfg.recon_share * (b - n_real))) if self.recon else 0
@@ -202,7 +203,7 @@ class Batches:
             # positions), so the only difference left between them is the decoder's trace.
             pair = self.rng.integers(0, 2**31, n_recon).tolist()
             self.pair_seeds = {**dict(enumerate(pair)), **{n_real + k: s for k, s in enumerate(pair)}}
-            reals = [row for row, _ in recon] + [self._pick(self.real_cells) for _ in range(n_real - n_recon)]
+            reals = self.last_recon_rows + [self._pick(self.real_cells) for _ in range(n_real - n_recon)]
             out = [(self.data.crop(i), 0) for i in reals]
             out += [(fake, 1) for _, fake in recon]  # pairs: each reconstruction's real is in the batch too
             for i in reals[n_recon:n_recon + n_sbi]:  # pairs: each SBI's real face is in the batch too
@@ -226,7 +227,6 @@ class Batches:
 
     def __iter__(self):
         while True:
-            self.pair_seeds = {}
             batch = self.samples()
             seeds = [self.pair_seeds.get(k) for k in range(len(batch))]
             imgs, pts = zip(*(self._finish(n, seed) for (n, _), seed in zip(batch, seeds)))
