@@ -94,6 +94,10 @@ class Detector:
         self._model_lock = threading.Lock()
         self.config = read_config(self.model_dir)
         verify_weights(self.model_dir, self.config)
+        # What a "no sign found" is worth, from the model's own evaluation (None: no such figure); read once
+        # and carried with every result (model_info), so each front end can say it.
+        missed = unseen_fakes_missed(self.model_dir)
+        self._unseen_missed = None if missed is None else round(missed, 4)
         forward = load_lite(self.model_dir, self.config) if engine != "tensorflow" and cam_backend == "fused" else None
         if forward is None and engine == "tflite":
             raise ModelError(f"FDET_ENGINE=tflite, but {self.model_dir} has no valid {LITE_FILE}; write one with "
@@ -140,11 +144,6 @@ class Detector:
         info = {"name": c.name, "version": c.version, "architecture": c.architecture,
                 "input_size": c.input_size, "threshold": c.threshold, "temperature": round(c.temperature, 4),
                 "face_detector": self.finder.name, "engine": self.engine}
-        # What a "no sign found" is worth, from the model's own evaluation (None: the model has no such figure);
-        # carried with every result so each front end can say it without knowing where the model lives.
-        if not hasattr(self, "_unseen_missed"):  # read once: model_info() is part of every result
-            missed = unseen_fakes_missed(self.model_dir)
-            self._unseen_missed = None if missed is None else round(missed, 4)
         info["unseen_fakes_missed"] = self._unseen_missed
         return info
 
